@@ -1,0 +1,108 @@
+/** Who may add, see, answer and remove the members of a shared image. */
+import {
+  RegistryError,
+  failedPrecondition,
+  invalidArgument,
+  permissionDenied,
+  quote,
+} from './errors.js';
+import { isOwnerOrAdmin } from './image-access.js';
+import type { Caller, Image } from './model.js';
+
+const MEMBER_ID_MAX_CHARS = 255;
+
+/**
+ * A member id is a project id: 1 to 255 characters, with no whitespace or
+ * control characters.
+ */
+export function validateMemberId(field: string, memberId: string): void {
+  if (memberId === '') throw invalidArgument(field, 'is required');
+  if ([...memberId].length > MEMBER_ID_MAX_CHARS) {
+    throw invalidArgument(field, `${quote(memberId)} is longer than ${MEMBER_ID_MAX_CHARS} characters`);
+  }
+  if (/[\s\p{Cc}]/u.test(memberId)) {
+    throw invalidArgument(field, `${quote(memberId)} contains whitespace or control characters`);
+  }
+}
+
+export function memberNotFound(imageId: string, memberId: string): RegistryError {
+  return new RegistryError(
+    'NOT_FOUND',
+    `member ${quote(memberId)} of image ${quote(imageId)} not found`,
+    'MEMBER_NOT_FOUND',
+  );
+}
+
+/** Only shared images have members; other visibilities keep their rows inert. */
+export function assertImageIsShared(image: Image): void {
+  if (image.visibility !== 'shared') {
+    throw failedPrecondition(
+      `image ${quote(image.id)} is ${image.visibility}: only shared images have members`,
+      'IMAGE_NOT_SHARED',
+    );
+  }
+}
+
+/**
+ * Only the owner or an admin adds or removes members. A consumer cannot
+ * remove itself; it can only reject the image.
+ */
+export function assertCanManageMembers(caller: Caller, image: Image): void {
+  if (!isOwnerOrAdmin(caller, image)) {
+    throw permissionDenied(
+      `project ${quote(caller.projectId)} may not add or remove members of image ` +
+        `${quote(image.id)}: only its owner or an admin may`,
+      'NOT_IMAGE_OWNER',
+    );
+  }
+}
+
+/** The owner cannot be a member of its own image. */
+export function assertMemberIsNotOwner(image: Image, memberId: string): void {
+  if (memberId === image.owner) {
+    throw invalidArgument(
+      'member_id',
+      `${quote(memberId)} owns image ${quote(image.id)} and cannot be its member`,
+    );
+  }
+}
+
+/**
+ * An image has at most `quota` members; a negative quota means no limit.
+ * `currentCount` must be read while the image row is locked, so that
+ * concurrent adds cannot pass the check together.
+ */
+export function assertBelowMemberQuota(image: Image, currentCount: number, quota: number): void {
+  if (quota >= 0 && currentCount >= quota) {
+    throw new RegistryError(
+      'RESOURCE_EXHAUSTED',
+      `image ${quote(image.id)} has ${currentCount} members, the maximum is ${quota}`,
+      'MEMBER_QUOTA_EXCEEDED',
+    );
+  }
+}
+
+/**
+ * The owner and admins see every member row of an image; a member sees only
+ * its own row.
+ */
+export function canSeeMemberRow(caller: Caller, image: Image, memberId: string): boolean {
+  return isOwnerOrAdmin(caller, image) || memberId === caller.projectId;
+}
+
+/**
+ * Only the member itself, or an admin, changes a row's status. The owner,
+ * who sees the row, is denied; another member, who cannot see it, gets
+ * NOT_FOUND.
+ */
+export function assertCanAnswerMembership(caller: Caller, image: Image, memberId: string): void {
+  if (caller.isAdmin || memberId === caller.projectId) return;
+  if (image.owner === caller.projectId) {
+    throw permissionDenied(
+      `only project ${quote(memberId)} or an admin may change the status of its membership; ` +
+        'the owner may add or remove members only',
+      'NOT_IMAGE_MEMBER',
+    );
+  }
+  throw memberNotFound(image.id, memberId);
+}
