@@ -1,0 +1,135 @@
+/** Named operations on images, their tags and their properties. */
+import type { Knex } from 'knex';
+import { type Image, type ImageStatus, emptyRecord } from '../domain/model.js';
+import type { Database, Queryable } from './database.js';
+import {
+  IMAGE_COLUMNS,
+  type ImageRow,
+  type PropertyRow,
+  type TagRow,
+  imageFromRows,
+  rowFromImage,
+} from './image-rows.js';
+
+/** Loads tags and properties for image rows, keeping the rows' order. */
+export async function hydrateImages(db: Queryable, rows: ImageRow[]): Promise<Image[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((row) => row.id);
+  const [tagRows, propertyRows] = await Promise.all([
+    db<TagRow>('image_tags').select('image_id', 'tag').whereIn('image_id', ids).orderBy(['image_id', 'tag']),
+    db<PropertyRow>('image_properties').select('image_id', 'name', 'value').whereIn('image_id', ids),
+  ]);
+  const tags = new Map<string, string[]>();
+  for (const { image_id, tag } of tagRows) {
+    const list = tags.get(image_id) ?? [];
+    list.push(tag);
+    tags.set(image_id, list);
+  }
+  const properties = new Map<string, Record<string, string>>();
+  for (const { image_id, name, value } of propertyRows) {
+    const map = properties.get(image_id) ?? emptyRecord();
+    map[name] = value;
+    properties.set(image_id, map);
+  }
+  return rows.map((row) => imageFromRows(row, tags.get(row.id) ?? [], properties.get(row.id) ?? emptyRecord()));
+}
+
+/**
+ * Loads one image, deleted ones included, or null. With `lock` on MySQL the
+ * row stays locked until the transaction ends.
+ */
+export async function findImage(
+  database: Database,
+  db: Queryable,
+  id: string,
+  { lock = false } = {},
+): Promise<Image | null> {
+  let query = db<ImageRow>('images').select(IMAGE_COLUMNS).where('id', id);
+  if (lock) query = database.forUpdate(query);
+  const row = (await query.first()) as ImageRow | undefined;
+  if (row === undefined) return null;
+  const [image] = await hydrateImages(db, [row]);
+  return image!;
+}
+
+/** Whether any image, deleted or not, ever had this id. */
+export async function imageIdExists(db: Queryable, id: string): Promise<boolean> {
+  const row = await db('images').select('id').where('id', id).first();
+  return row !== undefined;
+}
+
+export async function insertImage(trx: Knex.Transaction, image: Image): Promise<void> {
+  await trx('images').insert(rowFromImage(image));
+  await replaceTags(trx, image.id, image.tags);
+  await replaceProperties(trx, image.id, image.properties);
+}
+
+/** Writes every field of `after`, and its tags and properties where they changed. */
+export async function updateImage(trx: Knex.Transaction, before: Image, after: Image): Promise<void> {
+  const { id, ...fields } = rowFromImage(after);
+  await trx('images').update(fields).where('id', id);
+  if (!sameItems(before.tags, after.tags)) await replaceTags(trx, id, after.tags);
+  if (!sameProperties(before.properties, after.properties)) {
+    await replaceProperties(trx, id, after.properties);
+  }
+}
+
+export async function insertTag(trx: Knex.Transaction, imageId: string, tag: string): Promise<void> {
+  await trx('image_tags').insert({ image_id: imageId, tag });
+}
+
+/** Deletes one tag; returns whether the image had it. */
+export async function deleteTag(trx: Knex.Transaction, imageId: string, tag: string): Promise<boolean> {
+  const deleted = await trx('image_tags').where({ image_id: imageId, tag }).delete();
+  return deleted > 0;
+}
+
+export async function touchImage(trx: Knex.Transaction, imageId: string, now: number): Promise<void> {
+  await trx('images').update({ update_time: now }).where('id', imageId);
+}
+
+export async function setImageStatus(
+  trx: Knex.Transaction,
+  imageId: string,
+  status: ImageStatus,
+  now: number,
+): Promise<void> {
+  await trx('images').update({ status, update_time: now }).where('id', imageId);
+}
+
+/**
+ * Marks an image deleted and removes its member rows, tags and properties.
+ * The row stays as a tombstone so that its id is never given out again.
+ */
+export async function markImageDeleted(trx: Knex.Transaction, imageId: string, now: number): Promise<void> {
+  await trx('image_members').where('image_id', imageId).delete();
+  await trx('image_tags').where('image_id', imageId).delete();
+  await trx('image_properties').where('image_id', imageId).delete();
+  await setImageStatus(trx, imageId, 'deleted', now);
+}
+
+async function replaceTags(trx: Knex.Transaction, imageId: string, tags: string[]): Promise<void> {
+  await trx('image_tags').where('image_id', imageId).delete();
+  if (tags.length > 0) {
+    await trx('image_tags').insert(tags.map((tag) => ({ image_id: imageId, tag })));
+  }
+}
+
+async function replaceProperties(
+  trx: Knex.Transaction,
+  imageId: string,
+  properties: Record<string, string>,
+): Promise<void> {
+  await trx('image_properties').where('image_id', imageId).delete();
+  const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
+  if (rows.length > 0) await trx('image_properties').insert(rows);
+}
+
+function sameItems(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((item, index) => item === b[index]);
+}
+
+function sameProperties(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
