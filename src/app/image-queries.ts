@@ -1,0 +1,101 @@
+/** Use cases that read images: one by id, and pages of the listing. */
+import { invalidArgument } from '../domain/errors.js';
+import { parseImageId, validateTag } from '../domain/image-fields.js';
+import {
+  type SortKey,
+  formatOrderBy,
+  isNumericSortField,
+  parseOrderBy,
+  sortValuesOf,
+} from '../domain/image-order.js';
+import { type MemberStatusFilter, type VisibilityFilter, listingScope } from '../domain/listing-scope.js';
+import type { Caller, Image } from '../domain/model.js';
+import { decodePageToken, encodePageToken, queryDigest } from '../domain/page-token.js';
+import { type ImageFilters, selectListedImageRows } from '../persistence/image-listing-query.js';
+import { hydrateImages } from '../persistence/image-store.js';
+import { type RegistryContext, loadReadableImage } from './registry-context.js';
+
+export const DEFAULT_IMAGE_PAGE_SIZE = 25;
+export const MAX_PAGE_SIZE = 1000;
+export const MAX_IDS_FILTER = 100;
+
+export async function getImage(context: RegistryContext, caller: Caller, rawId: string): Promise<Image> {
+  const id = parseImageId('id', rawId);
+  const { image } = await context.database.read((db) => loadReadableImage(context, db, caller, id));
+  return image;
+}
+
+export interface ListImagesQuery {
+  pageSize: number;
+  pageToken: string;
+  orderBy: string;
+  visibility: VisibilityFilter;
+  memberStatus: MemberStatusFilter;
+  filters: ImageFilters;
+}
+
+export interface ImagePage {
+  images: Image[];
+  nextPageToken: string;
+}
+
+/**
+ * Returns the page size to use: `defaultSize` for 0, at most MAX_PAGE_SIZE,
+ * and INVALID_ARGUMENT for a negative size.
+ */
+export function effectivePageSize(pageSize: number, defaultSize: number): number {
+  if (pageSize < 0) throw invalidArgument('page_size', `${pageSize} is negative`);
+  if (pageSize === 0) return defaultSize;
+  return Math.min(pageSize, MAX_PAGE_SIZE);
+}
+
+/**
+ * Lists one page of the images the caller may see. The page is read with
+ * one query holding every rule and filter, one row past the page so that
+ * the next token is empty exactly when nothing follows.
+ */
+export async function listImages(context: RegistryContext, caller: Caller, query: ListImagesQuery): Promise<ImagePage> {
+  const pageSize = effectivePageSize(query.pageSize, DEFAULT_IMAGE_PAGE_SIZE);
+  const filters = normalizeFilters(query.filters);
+  const keys = parseOrderBy(query.orderBy);
+  const digest = queryDigest({
+    project: caller.projectId,
+    visibility: query.visibility,
+    memberStatus: query.memberStatus,
+    filters,
+    order: formatOrderBy(keys),
+  });
+  const after =
+    query.pageToken === ''
+      ? null
+      : decodePageToken(query.pageToken, digest, keys.map((key) => (isNumericSortField(key.field) ? 'integer' : 'string')));
+  const scope = listingScope(caller, query.visibility, query.memberStatus);
+
+  const images = await context.database.read(async (db) => {
+    const rows = await selectListedImageRows(db, scope, filters, keys, after, pageSize + 1);
+    return hydrateImages(db, rows);
+  });
+  if (images.length <= pageSize) return { images, nextPageToken: '' };
+  const page = images.slice(0, pageSize);
+  return { images: page, nextPageToken: encodePageToken(digest, lastSortValues(page, keys)) };
+}
+
+function lastSortValues(page: Image[], keys: SortKey[]): (string | number)[] {
+  return sortValuesOf(page[page.length - 1]!, keys);
+}
+
+/** Checks filter values and puts them in a canonical form, which page tokens are bound to. */
+function normalizeFilters(filters: ImageFilters): ImageFilters {
+  let ids = filters.ids;
+  if (ids !== null) {
+    if (ids.length > MAX_IDS_FILTER) {
+      throw invalidArgument('ids', `has ${ids.length} ids, more than ${MAX_IDS_FILTER}`);
+    }
+    ids = [...new Set(ids.map((id) => parseImageId('ids', id)))].sort();
+  }
+  for (const tag of filters.tags) validateTag('tags', tag);
+  const properties = Object.fromEntries(
+    Object.entries(filters.properties).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  return { ...filters, ids, tags: [...new Set(filters.tags)].sort(), properties };
+}

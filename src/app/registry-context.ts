@@ -1,0 +1,42 @@
+/** What every use case needs: the database, limits from the configuration, and a clock. */
+import { randomUUID } from 'node:crypto';
+import { assertReadable } from '../domain/image-access.js';
+import type { Caller, Image, Member } from '../domain/model.js';
+import type { Database, Queryable } from '../persistence/database.js';
+import { findImage } from '../persistence/image-store.js';
+import { findMember } from '../persistence/member-store.js';
+
+export interface RegistryContext {
+  database: Database;
+  /** Members an image may have; negative means no limit. */
+  memberQuota: number;
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  newImageId(): string;
+}
+
+export function createRegistryContext(database: Database, memberQuota: number): RegistryContext {
+  return { database, memberQuota, now: Date.now, newImageId: randomUUID };
+}
+
+/**
+ * Loads an image and the caller project's member row on it, and throws
+ * NOT_FOUND unless the caller may read it. With `lock` the image row stays
+ * locked until the transaction ends, which serializes every change to one
+ * image and its members.
+ */
+export async function loadReadableImage(
+  context: RegistryContext,
+  db: Queryable,
+  caller: Caller,
+  imageId: string,
+  { lock = false } = {},
+): Promise<{ image: Image; callerMembership: Member | null }> {
+  const image = await findImage(context.database, db, imageId, { lock });
+  let callerMembership: Member | null = null;
+  if (image !== null && image.visibility === 'shared' && image.owner !== caller.projectId) {
+    callerMembership = await findMember(db, imageId, caller.projectId);
+  }
+  assertReadable(caller, image, imageId, callerMembership);
+  return { image, callerMembership };
+}

@@ -1,0 +1,57 @@
+/**
+ * Prints a development JWT signed with the local HS256 secret
+ * (AUTH_JWT_SECRET, or the secret the server keeps in ./data/jwt-secret),
+ * for grpcurl and `buf curl`:
+ *
+ *   npm run --silent token -- --project P [--admin | --role reader] [--ttl 3600]
+ */
+import { parseArgs } from 'node:util';
+import { SignJWT } from 'jose';
+import { loadOrCreateSecret } from '../platform/jwt-secret.js';
+
+const USAGE =
+  'usage: npm run --silent token -- --project PROJECT [--admin | --role ROLE] [--subject SUB] [--ttl SECONDS]\n' +
+  '  --project  project id the token acts for (required)\n' +
+  '  --admin    give the admin role instead of member\n' +
+  '  --role     give this one role: reader, member or admin (default member)\n' +
+  '  --subject  the sub claim (default "dev-user")\n' +
+  '  --ttl      seconds until the token expires (default 43200, 12 hours)';
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        project: { type: 'string' },
+        admin: { type: 'boolean', default: false },
+        role: { type: 'string' },
+        subject: { type: 'string', default: 'dev-user' },
+        ttl: { type: 'string', default: '43200' },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const ttl = Number(values.ttl);
+  if (values.project === undefined || values.project === '' || !Number.isInteger(ttl) || ttl <= 0) {
+    console.error(USAGE);
+    process.exit(2);
+  }
+  const role = values.admin ? 'admin' : (values.role ?? 'member');
+  const secret = process.env.AUTH_JWT_SECRET || loadOrCreateSecret('./data');
+  const token = await new SignJWT({ project_id: values.project, roles: [role] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(values.subject)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
+    .sign(new TextEncoder().encode(secret));
+  console.log(token);
+}
+
+await main();

@@ -1,0 +1,79 @@
+/**
+ * Starts and stops the whole service: database and migrations, token
+ * verification, the gRPC server, health. Used by main.ts and by the tests.
+ */
+import type { Logger } from 'pino';
+import { createRegistryContext, type RegistryContext } from './app/registry-context.js';
+import { Database } from './persistence/database.js';
+import { parseDatabaseUrl } from './persistence/database-url.js';
+import type { Config } from './platform/config.js';
+import { HealthMonitor } from './platform/health.js';
+import { loadOrCreateSecret } from './platform/jwt-secret.js';
+import { bindServer, createGrpcServer, shutdownServer } from './transport/grpc-server.js';
+import { TokenVerifier } from './transport/token-verifier.js';
+
+export interface RunningService {
+  /** host:port the server listens on, with the real port when 0 was asked for. */
+  address: string;
+  database: Database;
+  context: RegistryContext;
+  /** Stops taking calls, lets running calls finish within the grace period, closes the pool. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The HS256 secret: AUTH_JWT_SECRET when set; else, when no public key is
+ * configured either, the generated development secret in the data folder.
+ */
+export function jwtSecretFor(config: Config): string | undefined {
+  if (config.AUTH_JWT_SECRET !== undefined) return config.AUTH_JWT_SECRET;
+  if (config.AUTH_JWT_PUBLIC_KEY_FILE !== undefined || config.AUTH_JWKS_FILE !== undefined) return undefined;
+  return loadOrCreateSecret(config.dataDir);
+}
+
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const verifier = new TokenVerifier({
+    secret: jwtSecretFor(config),
+    publicKeyFile: config.AUTH_JWT_PUBLIC_KEY_FILE,
+    jwksFile: config.AUTH_JWKS_FILE,
+    issuer: config.AUTH_JWT_ISSUER,
+    audience: config.AUTH_JWT_AUDIENCE,
+    clockToleranceSeconds: config.AUTH_CLOCK_TOLERANCE_S,
+  });
+
+  const target = parseDatabaseUrl(config.DATABASE_URL);
+  const database = new Database(target);
+  const health = new HealthMonitor(() => database.ping(), logger);
+  try {
+    await database.migrate(logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
+  const context = createRegistryContext(database, config.IMAGE_MEMBER_QUOTA);
+  const server = createGrpcServer(context, { verifier, logger }, health);
+  let port: number;
+  try {
+    port = await bindServer(server, config.GRPC_LISTEN);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const host = config.GRPC_LISTEN.slice(0, config.GRPC_LISTEN.lastIndexOf(':'));
+  const address = `${host}:${port}`;
+  health.start();
+  logger.info({ address, database: target.redacted }, 'image registry listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      health.stop();
+      await shutdownServer(server, config.SHUTDOWN_GRACE_S * 1000);
+      await database.close();
+      logger.info('image registry stopped');
+    })();
+    return stopping;
+  };
+  return { address, database, context, stop };
+}

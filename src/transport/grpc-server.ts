@@ -1,0 +1,51 @@
+/** Assembles the gRPC server: both services, health and reflection. */
+import * as grpc from '@grpc/grpc-js';
+import type { RegistryContext } from '../app/registry-context.js';
+import type { HealthMonitor } from '../platform/health.js';
+import { imageServiceDefinition, imageServiceHandlers } from './image-handlers.js';
+import { memberServiceDefinition, memberServiceHandlers } from './member-handlers.js';
+import { addReflection } from './reflection.js';
+import type { HandlerDependencies } from './unary-handler.js';
+
+/**
+ * Largest request accepted. An image may carry 128 properties of up to
+ * 64 KiB each, about 8.4 MB, so the grpc-js default of 4 MiB is too small.
+ */
+export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export function createGrpcServer(
+  context: RegistryContext,
+  dependencies: HandlerDependencies,
+  health: HealthMonitor,
+): grpc.Server {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+  server.addService(imageServiceDefinition, imageServiceHandlers(context, dependencies));
+  server.addService(memberServiceDefinition, memberServiceHandlers(context, dependencies));
+  health.implementation.addToServer(server);
+  addReflection(server);
+  return server;
+}
+
+/** Binds `address` (host:port; port 0 picks a free one) and returns the bound port. */
+export function bindServer(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+      if (error) reject(error);
+      else resolve(port);
+    });
+  });
+}
+
+/** Stops taking calls and waits for running ones, cancelling them after `graceMs`. */
+export function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
