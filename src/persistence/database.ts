@@ -112,7 +112,8 @@ function isMigrationRace(error: unknown): boolean {
     message.includes('Migration table is already locked') ||
     // Two instances creating knex_migrations at once on a fresh database.
     code === 'ER_TABLE_EXISTS_ERROR' ||
-    code === 'ER_DUP_ENTRY'
+    code === 'ER_DUP_ENTRY' ||
+    (code === 'SQLITE_ERROR' && /already exists/.test(message))
   );
 }
 

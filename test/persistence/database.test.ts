@@ -1,0 +1,98 @@
+/** Persistence against real databases: migrations, collation, and driver errors. */
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RegistryError } from '../../src/domain/errors.js';
+import { Database } from '../../src/persistence/database.js';
+import { parseDatabaseUrl } from '../../src/persistence/database-url.js';
+import { type TestDatabase, createTestDatabase, testedBackends } from '../support/databases.js';
+
+const silent = pino({ level: 'silent' });
+
+describe.each(testedBackends())('database on %s', (backend) => {
+  const opened: Database[] = [];
+  let testDatabase: TestDatabase | undefined;
+
+  async function open(count: number): Promise<Database[]> {
+    testDatabase ??= await createTestDatabase(backend);
+    const databases = Array.from({ length: count }, () => new Database(parseDatabaseUrl(testDatabase!.url)));
+    opened.push(...databases);
+    return databases;
+  }
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((database) => database.close()));
+    await testDatabase?.drop();
+    testDatabase = undefined;
+  });
+
+  it('lets several instances migrate one fresh database at once', async () => {
+    // SQLite allows one writer, so concurrency matters on MySQL; both must pass.
+    const instances = await open(backend === 'mysql' ? 5 : 2);
+    await Promise.all(instances.map((database) => database.migrate(silent)));
+
+    const applied = await instances[0]!.knex('knex_migrations').select('name');
+    expect(applied.map((row) => row.name)).toEqual(['0001_create_tables']);
+  });
+
+  it('applies nothing on a second start', async () => {
+    const [first, second] = await open(2);
+    await first!.migrate(silent);
+    await second!.migrate(silent);
+    const applied = await second!.knex('knex_migrations').count({ count: '*' }).first();
+    expect(Number(applied!.count)).toBe(1);
+  });
+
+  it('compares names by code point without padding or case folding', async () => {
+    const [database] = await open(1);
+    await database!.migrate(silent);
+    const names = ['a', 'a ', 'A', 'b', 'é', 'Z', '😀'];
+    await database!.knex('images').insert(
+      names.map((name, index) => ({
+        id: `00000000-0000-4000-8000-00000000000${index}`,
+        name,
+        status: 'queued',
+        visibility: 'private',
+        owner: 'p',
+        create_time: 1,
+        update_time: 1,
+      })),
+    );
+    const equalToA = await database!.knex('images').select('name').where('name', 'a');
+    expect(equalToA.map((row) => row.name)).toEqual(['a']);
+
+    const ordered = await database!.knex('images').select('name').orderBy('name');
+    expect(ordered.map((row) => row.name)).toEqual(['A', 'Z', 'a', 'a ', 'b', 'é', '😀']);
+  });
+
+  it('keeps millisecond times exactly', async () => {
+    const [database] = await open(1);
+    await database!.migrate(silent);
+    const time = 1_796_403_374_940;
+    await database!.knex('images').insert({
+      id: '00000000-0000-4000-8000-000000000001',
+      status: 'queued',
+      visibility: 'private',
+      owner: 'p',
+      create_time: time,
+      update_time: time + 1,
+    });
+    const row = await database!.knex('images').first('create_time', 'update_time');
+    expect(Number(row.create_time)).toBe(time);
+    expect(Number(row.update_time)).toBe(time + 1);
+  });
+});
+
+describe('unreachable database', () => {
+  it('turns a refused connection into UNAVAILABLE', async () => {
+    // Port 9 on loopback: nothing listens there on these machines.
+    const database = new Database(parseDatabaseUrl('mysql://root@127.0.0.1:9/none'));
+    try {
+      const error = await database.read((db) => db.raw('SELECT 1')).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RegistryError);
+      expect((error as RegistryError).kind).toBe('UNAVAILABLE');
+      expect((error as RegistryError).message).toMatch(/database is unreachable/);
+    } finally {
+      await database.close();
+    }
+  });
+});
