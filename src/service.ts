@@ -22,8 +22,9 @@ export interface RunningService {
 }
 
 /**
- * The HS256 secret: AUTH_JWT_SECRET when set; else, when no public key is
- * configured either, the generated development secret in the data folder.
+ * Returns the HS256 secret: AUTH_JWT_SECRET when set. Otherwise, when no
+ * public key is configured either, the generated development secret in the
+ * data folder.
  */
 export function jwtSecretFor(config: Config): string | undefined {
   if (config.AUTH_JWT_SECRET !== undefined) return config.AUTH_JWT_SECRET;

@@ -35,7 +35,7 @@ export interface ImageInput {
   properties: Record<string, string>;
 }
 
-/** The changes one UpdateImage request asks for, already checked for form. */
+/** The changes of one UpdateImage request, already checked for form. */
 export interface ImageUpdate {
   name?: string;
   visibility?: Visibility;

@@ -68,8 +68,8 @@ export interface Caller {
 }
 
 /**
- * A record with no prototype, so that any string, "__proto__" included, is
- * stored as an ordinary key when assigned with brackets.
+ * Creates a record with no prototype, so that any string, "__proto__"
+ * included, is stored as an ordinary key when assigned with brackets.
  */
 export function emptyRecord(): Record<string, string> {
   return Object.create(null) as Record<string, string>;

@@ -83,7 +83,7 @@ export class Database {
     return this.dialect === 'mysql' ? (query.forUpdate() as T) : query;
   }
 
-  /** Checks that the database answers, for the health service. */
+  /** Runs a trivial query, for the health service's database probe. */
   async ping(): Promise<void> {
     await this.knex.raw('SELECT 1');
   }
@@ -137,7 +137,7 @@ const CONNECTION_ERROR_CODES = new Set([
   'ER_BAD_DB_ERROR',
 ]);
 
-/** Whether a driver error means the database is unreachable rather than the query wrong. */
+/** Returns whether a driver error means the database is unreachable, not that the query failed. */
 export function isConnectionError(error: unknown): boolean {
   const { code, fatal, name } = error as DriverError;
   return (
@@ -147,7 +147,7 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
-/** Whether a driver error is a primary or unique key violation. */
+/** Returns whether a driver error is a primary or unique key violation. */
 export function isDuplicateKey(error: unknown): boolean {
   const { code } = error as DriverError;
   return (

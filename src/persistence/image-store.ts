@@ -52,7 +52,7 @@ export async function findImage(
   return image!;
 }
 
-/** Whether any image, deleted or not, ever had this id. */
+/** Returns whether any image, deleted or not, ever had this id. */
 export async function imageIdExists(db: Queryable, id: string): Promise<boolean> {
   const row = await db('images').select('id').where('id', id).first();
   return row !== undefined;

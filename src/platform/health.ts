@@ -1,5 +1,5 @@
 /**
- * grpc.health.v1 status: SERVING once the database answers and migrations
+ * grpc.health.v1 status: SERVING once the database responds and migrations
  * are applied, NOT_SERVING while the database is unreachable or after
  * shutdown has begun.
  */

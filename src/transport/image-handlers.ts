@@ -26,7 +26,7 @@ import {
 } from '../../gen/imageregistry/v1/image_service.js';
 import { imageInputFromProto, imageToProto, listImagesQueryFromProto } from './image-mapping.js';
 import { withStrictDecoding } from './strict-decoding.js';
-import { type HandlerDependencies, unaryHandler } from './unary-handler.js';
+import { type HandlerDependencies, handlerBuilder } from './unary-handler.js';
 
 export const imageServiceDefinition = withStrictDecoding(ImageServiceService, {
   createImage: CreateImageRequest,
@@ -46,11 +46,7 @@ export function imageServiceHandlers(
   context: RegistryContext,
   dependencies: HandlerDependencies,
 ): UntypedServiceImplementation {
-  const handler = <Req, Res>(
-    method: string,
-    access: 'read' | 'write',
-    run: Parameters<typeof unaryHandler<Req, Res>>[3],
-  ) => unaryHandler<Req, Res>(dependencies, `ImageService/${method}`, access, run);
+  const handler = handlerBuilder(dependencies, 'ImageService');
 
   return {
     createImage: handler('CreateImage', 'write', async (caller, request: CreateImageRequest) =>

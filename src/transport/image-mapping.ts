@@ -36,7 +36,7 @@ export function imageToProto(image: Image): ProtoImage {
   };
 }
 
-/** The writable fields of a request's image; a missing image reads as all defaults. */
+/** Reads the writable fields of a request's image. A missing image gives all defaults. */
 export function imageInputFromProto(image: ProtoImage | undefined): ImageInput {
   return {
     name: image?.name ?? '',

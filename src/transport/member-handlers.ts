@@ -22,7 +22,7 @@ import {
 } from '../../gen/imageregistry/v1/member_service.js';
 import { memberStatuses } from './proto-enums.js';
 import { withStrictDecoding } from './strict-decoding.js';
-import { type HandlerDependencies, unaryHandler } from './unary-handler.js';
+import { type HandlerDependencies, handlerBuilder } from './unary-handler.js';
 
 export const memberServiceDefinition = withStrictDecoding(MemberServiceService, {
   createMember: CreateMemberRequest,
@@ -48,11 +48,7 @@ export function memberServiceHandlers(
   context: RegistryContext,
   dependencies: HandlerDependencies,
 ): UntypedServiceImplementation {
-  const handler = <Req, Res>(
-    method: string,
-    access: 'read' | 'write',
-    run: Parameters<typeof unaryHandler<Req, Res>>[3],
-  ) => unaryHandler<Req, Res>(dependencies, `MemberService/${method}`, access, run);
+  const handler = handlerBuilder(dependencies, 'MemberService');
 
   return {
     createMember: handler('CreateMember', 'write', async (caller, request: CreateMemberRequest) =>

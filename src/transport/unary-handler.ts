@@ -14,7 +14,7 @@ import { statusForError } from './error-status.js';
 import { UndecodableRequest } from './strict-decoding.js';
 import type { TokenVerifier } from './token-verifier.js';
 
-/** What a method does to images: reading needs any role, writing needs member or admin. */
+/** The access a method needs: reading needs any role, writing needs member or admin. */
 export type Access = 'read' | 'write';
 
 export interface HandlerDependencies {
@@ -95,6 +95,12 @@ async function handle<Req, Res>(
     if (unexpected) logger.error({ ...fields, err: error }, 'call failed with an unexpected error');
     else logger.info({ ...fields, detail: status.details }, 'call rejected');
   }
+}
+
+/** Returns a function that builds the handlers of one service, named `service/method` in logs. */
+export function handlerBuilder(dependencies: HandlerDependencies, service: string) {
+  return <Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) =>
+    unaryHandler<Req, Res>(dependencies, `${service}/${method}`, access, run);
 }
 
 function elapsed(started: number): number {
