@@ -60,7 +60,7 @@ export function validateDiskFormat(field: string, value: string): void {
 
 export function validateMinimum(field: string, value: number): void {
   if (!Number.isInteger(value) || value < 0) {
-    throw invalidArgument(field, `${value} is negative; it must be 0 or more`);
+    throw invalidArgument(field, `${value} is invalid; it must be a whole number, 0 or more`);
   }
 }
 

@@ -38,6 +38,8 @@ export function decodePageToken(
   kinds: readonly ('string' | 'integer')[],
 ): (string | number)[] {
   const malformed = invalidArgument('page_token', 'is not a token returned by this call; start again without it');
+  // Node's base64url decoder skips foreign characters, so check the alphabet first.
+  if (!/^[A-Za-z0-9_-]+$/.test(token)) throw malformed;
   let body: TokenBody;
   try {
     body = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as TokenBody;
