@@ -17,6 +17,7 @@ import {
   validateDiskFormat,
   validateMinimum,
   validateName,
+  validateProjectId,
   validateProperties,
   validateTag,
 } from '../domain/image-fields.js';
@@ -61,6 +62,7 @@ export async function createImage(
 
   const visibility = input.visibility ?? 'shared';
   assertCanSetVisibility(caller, null, visibility);
+  if (input.owner !== '') validateProjectId('image.owner', input.owner);
   const owner = input.owner === '' ? caller.projectId : input.owner;
   assertCanSetOwner(caller, null, owner);
 

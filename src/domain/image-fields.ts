@@ -24,6 +24,22 @@ const RESERVED_PROPERTY_PREFIX = 'os_glance_';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+export const PROJECT_ID_MAX_CHARS = 255;
+
+/**
+ * Checks a project id (an owner, a member, a token's project): 1 to 255
+ * characters, with no whitespace or control characters.
+ */
+export function validateProjectId(field: string, projectId: string): void {
+  if (projectId === '') throw invalidArgument(field, 'is required');
+  if (charLength(projectId) > PROJECT_ID_MAX_CHARS) {
+    throw invalidArgument(field, `${quote(projectId)} is longer than ${PROJECT_ID_MAX_CHARS} characters`);
+  }
+  if (/[\s\p{Cc}]/u.test(projectId)) {
+    throw invalidArgument(field, `${quote(projectId)} contains whitespace or control characters`);
+  }
+}
+
 /** Length in Unicode code points, the unit of every character limit here. */
 export function charLength(text: string): number {
   let count = 0;

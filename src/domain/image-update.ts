@@ -16,6 +16,7 @@ import {
   validateName,
   validatePropertyKey,
   validatePropertyValue,
+  validateProjectId,
   validateProperties,
 } from './image-fields.js';
 import { type Caller, type Image, type Visibility, emptyRecord } from './model.js';
@@ -110,7 +111,7 @@ function addFieldPath(update: ImageUpdate, path: string, input: ImageInput): voi
       update.hidden = input.hidden;
       return;
     case 'owner':
-      if (input.owner === '') throw invalidArgument('image.owner', 'may not be empty');
+      validateProjectId('image.owner', input.owner);
       update.owner = input.owner;
       return;
     case 'container_format':

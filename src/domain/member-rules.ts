@@ -7,22 +7,12 @@ import {
   quote,
 } from './errors.js';
 import { isOwnerOrAdmin } from './image-access.js';
+import { validateProjectId } from './image-fields.js';
 import type { Caller, Image } from './model.js';
 
-const MEMBER_ID_MAX_CHARS = 255;
-
-/**
- * A member id is a project id: 1 to 255 characters, with no whitespace or
- * control characters.
- */
+/** A member id is a project id: 1 to 255 characters, with no whitespace or control characters. */
 export function validateMemberId(field: string, memberId: string): void {
-  if (memberId === '') throw invalidArgument(field, 'is required');
-  if ([...memberId].length > MEMBER_ID_MAX_CHARS) {
-    throw invalidArgument(field, `${quote(memberId)} is longer than ${MEMBER_ID_MAX_CHARS} characters`);
-  }
-  if (/[\s\p{Cc}]/u.test(memberId)) {
-    throw invalidArgument(field, `${quote(memberId)} contains whitespace or control characters`);
-  }
+  validateProjectId(field, memberId);
 }
 
 export function memberNotFound(imageId: string, memberId: string): RegistryError {

@@ -12,6 +12,7 @@ import {
   jwtVerify,
 } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { validateProjectId } from '../domain/image-fields.js';
 import type { Caller } from '../domain/model.js';
 
 export interface TokenVerifierOptions {
@@ -78,6 +79,15 @@ export class TokenVerifier {
   }
 }
 
+function isValidProjectId(projectId: string): boolean {
+  try {
+    validateProjectId('project_id', projectId);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function parseBearer(authorization: string | undefined): string {
   const match = /^Bearer +([A-Za-z0-9_\-.]+)$/i.exec(authorization ?? '');
   if (match === null || match[1]!.length > MAX_TOKEN_LENGTH) {
@@ -89,8 +99,8 @@ function parseBearer(authorization: string | undefined): string {
 /** Reads project_id, roles and sub, rejecting claims of the wrong type. */
 function callerFromClaims(payload: JWTPayload): Caller {
   const { project_id: projectId, roles = [], sub = '' } = payload as Record<string, unknown>;
-  if (typeof projectId !== 'string' || projectId === '') {
-    throw new InvalidTokenError('project_id claim is missing or not a non-empty string');
+  if (typeof projectId !== 'string' || !isValidProjectId(projectId)) {
+    throw new InvalidTokenError('project_id claim is missing or not a valid project id');
   }
   if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
     throw new InvalidTokenError('roles claim is not an array of strings');
