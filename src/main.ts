@@ -19,6 +19,10 @@ async function main(): Promise<void> {
   try {
     service = await startService(config, logger);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
     logger.fatal({ err: error }, 'image registry failed to start');
     process.exit(1);
   }

@@ -1,6 +1,11 @@
 /** Use cases that read images: one by id, and pages of the listing. */
 import { invalidArgument } from '../domain/errors.js';
-import { parseImageId, validateTag } from '../domain/image-fields.js';
+import {
+  MAX_PROPERTIES_PER_IMAGE,
+  MAX_TAGS_PER_IMAGE,
+  parseImageId,
+  validateTag,
+} from '../domain/image-fields.js';
 import {
   type SortKey,
   formatOrderBy,
@@ -92,6 +97,15 @@ function normalizeFilters(filters: ImageFilters): ImageFilters {
       throw invalidArgument('ids', `has ${ids.length} ids, more than ${MAX_IDS_FILTER}`);
     }
     ids = [...new Set(ids.map((id) => parseImageId('ids', id)))].sort();
+  }
+  // An image has at most 128 tags and 128 properties, so a longer filter
+  // could match nothing, and each entry costs a subquery.
+  if (filters.tags.length > MAX_TAGS_PER_IMAGE) {
+    throw invalidArgument('tags', `has ${filters.tags.length} tags, more than ${MAX_TAGS_PER_IMAGE}`);
+  }
+  const propertyCount = Object.keys(filters.properties).length;
+  if (propertyCount > MAX_PROPERTIES_PER_IMAGE) {
+    throw invalidArgument('properties', `has ${propertyCount} entries, more than ${MAX_PROPERTIES_PER_IMAGE}`);
   }
   for (const tag of filters.tags) validateTag('tags', tag);
   const properties = Object.fromEntries(

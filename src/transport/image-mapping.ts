@@ -1,4 +1,5 @@
 /** Conversions between protobuf image messages and domain values. */
+import { invalidArgument } from '../domain/errors.js';
 import type { ImageInput } from '../domain/image-update.js';
 import type { Image } from '../domain/model.js';
 import type { ListImagesQuery } from '../app/image-queries.js';
@@ -53,6 +54,19 @@ export function imageInputFromProto(image: ProtoImage | undefined): ImageInput {
   };
 }
 
+/** google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. */
+const MIN_TIMESTAMP_MS = -62_135_596_800_000;
+const MAX_TIMESTAMP_MS = 253_402_300_799_999;
+
+/** Returns a decoded Timestamp in epoch milliseconds, or throws INVALID_ARGUMENT outside its range. */
+function timestampMillis(field: string, value: Date): number {
+  const millis = value.getTime();
+  if (!(millis >= MIN_TIMESTAMP_MS && millis <= MAX_TIMESTAMP_MS)) {
+    throw invalidArgument(field, 'is outside the Timestamp range 0001-01-01 to 9999-12-31');
+  }
+  return millis;
+}
+
 /** Empty strings and unspecified enums mean "not filtered". */
 export function listImagesQueryFromProto(request: ListImagesRequest): ListImagesQuery {
   const orNull = (value: string) => (value === '' ? null : value);
@@ -71,7 +85,7 @@ export function listImagesQueryFromProto(request: ListImagesRequest): ListImages
       containerFormat: orNull(request.containerFormat),
       diskFormat: orNull(request.diskFormat),
       ids: request.ids.length === 0 ? null : request.ids,
-      updatedAfter: request.updatedAfter === undefined ? null : request.updatedAfter.getTime(),
+      updatedAfter: request.updatedAfter === undefined ? null : timestampMillis('updated_after', request.updatedAfter),
       includeHidden: request.includeHidden,
     },
   };

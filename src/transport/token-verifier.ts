@@ -14,6 +14,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import { validateProjectId } from '../domain/image-fields.js';
 import type { Caller } from '../domain/model.js';
+import { ConfigError } from '../platform/config.js';
 
 export interface TokenVerifierOptions {
   /** HS256 secret, or undefined to accept no HS256 token. */
@@ -88,6 +89,17 @@ function isValidProjectId(projectId: string): boolean {
   }
 }
 
+/** Runs `read`, turning its failure into a ConfigError that names the variable and the file. */
+function readKeyFile<T>(variable: string, path: string, expected: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${variable}=${JSON.stringify(path)}: cannot read ${expected}: ${(error as Error).message}`,
+    );
+  }
+}
+
 function parseBearer(authorization: string | undefined): string {
   const match = /^Bearer +([A-Za-z0-9_\-.]+)$/i.exec(authorization ?? '');
   if (match === null || match[1]!.length > MAX_TOKEN_LENGTH) {
@@ -131,11 +143,17 @@ function buildKeyResolver(options: TokenVerifierOptions): {
   let asymmetric: JWTVerifyGetKey | undefined;
 
   if (options.publicKeyFile !== undefined) {
-    const key = createPublicKey(readFileSync(options.publicKeyFile));
+    const path = options.publicKeyFile;
+    const key = readKeyFile('AUTH_JWT_PUBLIC_KEY_FILE', path, 'a PEM public key', () =>
+      createPublicKey(readFileSync(path)),
+    );
     algorithms.push(key.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256');
     asymmetric = () => key;
   } else if (options.jwksFile !== undefined) {
-    const jwks = createLocalJWKSet(JSON.parse(readFileSync(options.jwksFile, 'utf8')));
+    const path = options.jwksFile;
+    const jwks = readKeyFile('AUTH_JWKS_FILE', path, 'a JWKS (JSON with a "keys" array)', () =>
+      createLocalJWKSet(JSON.parse(readFileSync(path, 'utf8'))),
+    );
     algorithms.push('RS256', 'ES256');
     asymmetric = jwks;
   }

@@ -196,11 +196,11 @@ export interface ListImagesRequest {
   name: string;
   /** Only images in this status. */
   status: ImageStatus;
-  /** Only images that have every one of these tags. */
+  /** Only images that have every one of these tags; at most 128. */
   tags: string[];
   /**
    * Only images that have every one of these properties with exactly this
-   * value.
+   * value; at most 128 entries.
    */
   properties: Map<string, string>;
   /** Only images with this container format. */
@@ -1510,8 +1510,9 @@ export const ImageServiceService = {
    * The default listing holds PUBLIC images, the caller's own images,
    * SHARED images the caller's project has ACCEPTED, and no COMMUNITY image
    * of another project. Hidden, KILLED and DELETED images are left out.
-   * INVALID_ARGUMENT for a negative page_size, more than 100 ids, a bad
-   * order_by, or a page_token that does not decode or was made for another
+   * INVALID_ARGUMENT for a negative page_size, more than 100 ids or 128
+   * tags or properties, a bad order_by, an updated_after outside the
+   * Timestamp range, or a page_token that does not decode or was made for another
    * project, other filters or another order.
    */
   listImages: {
@@ -1647,8 +1648,9 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
    * The default listing holds PUBLIC images, the caller's own images,
    * SHARED images the caller's project has ACCEPTED, and no COMMUNITY image
    * of another project. Hidden, KILLED and DELETED images are left out.
-   * INVALID_ARGUMENT for a negative page_size, more than 100 ids, a bad
-   * order_by, or a page_token that does not decode or was made for another
+   * INVALID_ARGUMENT for a negative page_size, more than 100 ids or 128
+   * tags or properties, a bad order_by, an updated_after outside the
+   * Timestamp range, or a page_token that does not decode or was made for another
    * project, other filters or another order.
    */
   listImages: handleUnaryCall<ListImagesRequest, ListImagesResponse>;
@@ -1750,8 +1752,9 @@ export interface ImageServiceClient extends Client {
    * The default listing holds PUBLIC images, the caller's own images,
    * SHARED images the caller's project has ACCEPTED, and no COMMUNITY image
    * of another project. Hidden, KILLED and DELETED images are left out.
-   * INVALID_ARGUMENT for a negative page_size, more than 100 ids, a bad
-   * order_by, or a page_token that does not decode or was made for another
+   * INVALID_ARGUMENT for a negative page_size, more than 100 ids or 128
+   * tags or properties, a bad order_by, an updated_after outside the
+   * Timestamp range, or a page_token that does not decode or was made for another
    * project, other filters or another order.
    */
   listImages(
