@@ -19,6 +19,8 @@ export interface DatabaseLogger {
 /** How often a transaction that hit a deadlock or lock timeout is tried in all. */
 const MAX_TRANSACTION_ATTEMPTS = 4;
 const MIGRATION_LOCK_WAIT_MS = 120_000;
+/** Name of the MySQL advisory lock, one per database and at most 64 characters. */
+const ADVISORY_LOCK_NAME_SQL = "CONCAT('image-registry:', LEFT(SHA1(DATABASE()), 40))";
 
 export class Database {
   readonly knex: Knex;
@@ -31,24 +33,66 @@ export class Database {
   }
 
   /**
-   * Applies pending migrations. When another instance holds Knex's migration
-   * lock, waits and tries again instead of failing, for up to two minutes.
+   * Applies pending migrations. Several instances may start at once: on
+   * MySQL they queue on an advisory lock, and on SQLite a start that finds
+   * Knex's migration lock taken waits and tries again.
    */
   async migrate(log: DatabaseLogger): Promise<void> {
+    const applied =
+      this.dialect === 'mysql' ? await this.migrateUnderAdvisoryLock() : await this.migrateWithRetries(log);
+    if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
+  }
+
+  /**
+   * MySQL ends a GET_LOCK lock with the session that took it, even when the
+   * process is killed. While this instance holds it no other instance is
+   * migrating, so a set Knex lock is left over from a crash and is freed.
+   */
+  private async migrateUnderAdvisoryLock(): Promise<string[]> {
+    const connection = await this.knex.client.acquireConnection();
+    try {
+      const [rows] = (await this.knex
+        .raw(`SELECT GET_LOCK(${ADVISORY_LOCK_NAME_SQL}, ?) AS acquired`, [MIGRATION_LOCK_WAIT_MS / 1000])
+        .connection(connection)) as [{ acquired: number | null }[]];
+      if (rows[0]?.acquired !== 1) {
+        throw new Error(
+          `timed out after ${MIGRATION_LOCK_WAIT_MS / 1000} s waiting for another instance to finish migrating`,
+        );
+      }
+      try {
+        await this.knex.migrate.forceFreeMigrationsLock({ migrationSource });
+        return await this.applyPendingMigrations();
+      } finally {
+        await this.knex.raw(`SELECT RELEASE_LOCK(${ADVISORY_LOCK_NAME_SQL})`).connection(connection);
+      }
+    } finally {
+      await this.knex.client.releaseConnection(connection);
+    }
+  }
+
+  private async migrateWithRetries(log: DatabaseLogger): Promise<string[]> {
     const started = Date.now();
     for (;;) {
       try {
-        const [, applied] = (await this.knex.migrate.latest({ migrationSource })) as [number, string[]];
-        if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
-        return;
+        return await this.applyPendingMigrations();
       } catch (error) {
-        if (!isMigrationRace(error) || Date.now() - started > MIGRATION_LOCK_WAIT_MS) {
-          throw error;
+        if (!isMigrationRace(error)) throw error;
+        if (Date.now() - started > MIGRATION_LOCK_WAIT_MS) {
+          throw new Error(
+            `the migration lock was still taken after ${MIGRATION_LOCK_WAIT_MS / 1000} s. If no other ` +
+              'instance is starting, a crashed start left it: run ' +
+              '"UPDATE knex_migrations_lock SET is_locked = 0" on the database and start again',
+          );
         }
         log.warn({ err: (error as Error).message }, 'migrations are locked by another instance; waiting');
         await sleep(250 + Math.random() * 500);
       }
     }
+  }
+
+  private async applyPendingMigrations(): Promise<string[]> {
+    const [, applied] = (await this.knex.migrate.latest({ migrationSource })) as [number, string[]];
+    return applied;
   }
 
   /** Runs a query outside a transaction. */
@@ -105,14 +149,13 @@ interface DriverError {
   message?: string;
 }
 
+/** Returns whether a SQLite migration failed because another start got there first. */
 function isMigrationRace(error: unknown): boolean {
   const { name, code, message = '' } = error as DriverError;
   return (
     name === 'MigrationLocked' ||
     message.includes('Migration table is already locked') ||
-    // Two instances creating knex_migrations at once on a fresh database.
-    code === 'ER_TABLE_EXISTS_ERROR' ||
-    code === 'ER_DUP_ENTRY' ||
+    // Two starts creating knex_migrations at once on a fresh file.
     (code === 'SQLITE_ERROR' && /already exists/.test(message))
   );
 }

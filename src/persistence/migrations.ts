@@ -33,6 +33,14 @@ const createTables: Migration = {
   async up(knex) {
     const withOptions = await tableOptions(knex);
 
+    // MySQL commits each CREATE TABLE at once, so a start killed halfway can
+    // leave some tables behind without recording the migration. No instance
+    // writes before this migration is recorded, so such tables are empty
+    // and are made again.
+    for (const table of ['image_members', 'image_properties', 'image_tags', 'images']) {
+      await knex.schema.dropTableIfExists(table);
+    }
+
     await knex.schema.createTable('images', (table) => {
       withOptions(table);
       table.string('id', 36).primary();

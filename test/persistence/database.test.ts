@@ -25,13 +25,32 @@ describe.each(testedBackends())('database on %s', (backend) => {
     testDatabase = undefined;
   });
 
-  it('lets several instances migrate one fresh database at once', async () => {
+  it('lets several instances migrate one fresh database at once', { timeout: 90_000 }, async () => {
     // SQLite allows one writer, so concurrency matters on MySQL; both must pass.
     const instances = await open(backend === 'mysql' ? 5 : 2);
     await Promise.all(instances.map((database) => database.migrate(silent)));
 
     const applied = await instances[0]!.knex('knex_migrations').select('name');
     expect(applied.map((row) => row.name)).toEqual(['0001_create_tables']);
+  });
+
+  it.runIf(backend === 'mysql')('recovers from a start killed during the first migration', async () => {
+    const [database] = await open(1);
+    const knex = database!.knex;
+    // What a start killed after Knex took its lock and MySQL created one table leaves behind.
+    await knex.schema.createTable('knex_migrations_lock', (table) => {
+      table.increments('index').primary();
+      table.integer('is_locked');
+    });
+    await knex('knex_migrations_lock').insert({ is_locked: 1 });
+    await knex.schema.createTable('images', (table) => table.string('id', 36).primary());
+
+    await database!.migrate(silent);
+
+    const applied = await knex('knex_migrations').select('name');
+    expect(applied.map((row) => row.name)).toEqual(['0001_create_tables']);
+    expect(await knex.schema.hasColumn('images', 'visibility')).toBe(true);
+    expect(await knex.schema.hasTable('image_members')).toBe(true);
   });
 
   it('applies nothing on a second start', async () => {
