@@ -25,14 +25,10 @@ import { type ImageInput, applyImageUpdate, parseImageUpdate } from '../domain/i
 import { type Caller, type Image, emptyRecord } from '../domain/model.js';
 import { isDuplicateKey } from '../persistence/database.js';
 import {
-  deleteTag,
-  findImage,
   imageIdExists,
   insertImage,
-  insertTag,
   markImageDeleted,
   setImageStatus,
-  touchImage,
   updateImage,
 } from '../persistence/image-store.js';
 import { type RegistryContext, loadReadableImage } from './registry-context.js';
@@ -137,9 +133,9 @@ export async function addImageTag(
     assertCanModify(caller, image);
     if (image.tags.includes(tag)) return image;
     assertTagCount(id, image.tags.length + 1);
-    await insertTag(trx, id, tag);
-    await touchImage(trx, id, context.now());
-    return reload(context, trx, id);
+    const updated = { ...image, tags: [...image.tags, tag], updateTime: context.now() };
+    await updateImage(trx, image, updated);
+    return updated;
   });
 }
 
@@ -155,11 +151,12 @@ export async function removeImageTag(
   return context.database.write(async (trx) => {
     const { image } = await loadReadableImage(context, trx, caller, id, { lock: true });
     assertCanModify(caller, image);
-    if (!(await deleteTag(trx, id, tag))) {
+    if (!image.tags.includes(tag)) {
       throw new RegistryError('NOT_FOUND', `tag ${quote(tag)} not found on image ${quote(id)}`, 'TAG_NOT_FOUND', 'tag');
     }
-    await touchImage(trx, id, context.now());
-    return reload(context, trx, id);
+    const updated = { ...image, tags: image.tags.filter((present) => present !== tag), updateTime: context.now() };
+    await updateImage(trx, image, updated);
+    return updated;
   });
 }
 
@@ -200,10 +197,4 @@ async function changeStatus(
     await setImageStatus(trx, id, status, now);
     return { ...image, status, updateTime: now };
   });
-}
-
-async function reload(context: RegistryContext, trx: Parameters<typeof findImage>[1], id: string): Promise<Image> {
-  const image = await findImage(context.database, trx, id);
-  if (image === null) throw new Error(`image ${id} vanished inside its own transaction`);
-  return image;
 }

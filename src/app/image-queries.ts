@@ -17,6 +17,7 @@ import { type MemberStatusFilter, type VisibilityFilter, listingScope } from '..
 import type { Caller, Image } from '../domain/model.js';
 import { decodePageToken, encodePageToken, queryDigest } from '../domain/page-token.js';
 import { type ImageFilters, selectListedImageRows } from '../persistence/image-listing-query.js';
+import type { ImageRow } from '../persistence/image-rows.js';
 import { hydrateImages } from '../persistence/image-store.js';
 import { type RegistryContext, loadReadableImage } from './registry-context.js';
 
@@ -76,13 +77,34 @@ export async function listImages(context: RegistryContext, caller: Caller, query
       : decodePageToken(query.pageToken, digest, keys.map((key) => (isNumericSortField(key.field) ? 'integer' : 'string')));
   const scope = listingScope(caller, query.visibility, query.memberStatus);
 
-  const images = await context.database.read(async (db) => {
+  const { images, hasMore } = await context.database.read(async (db) => {
     const rows = await selectListedImageRows(db, scope, filters, keys, after, pageSize + 1);
-    return hydrateImages(db, rows);
+    const kept = rows.slice(0, countWithinBudget(rows.slice(0, pageSize), PAGE_BYTES_BUDGET));
+    return { images: await hydrateImages(db, kept), hasMore: rows.length > kept.length };
   });
-  if (images.length <= pageSize) return { images, nextPageToken: '' };
-  const page = images.slice(0, pageSize);
-  return { images: page, nextPageToken: encodePageToken(digest, lastSortValues(page, keys)) };
+  if (!hasMore) return { images, nextPageToken: '' };
+  return { images, nextPageToken: encodePageToken(digest, lastSortValues(images, keys)) };
+}
+
+/**
+ * Approximate bytes of image metadata one ListImages response carries at
+ * most, below the 4 MiB that gRPC clients accept by default. A page stops
+ * before page_size when its images carry much metadata, but holds at least
+ * one image.
+ */
+export const PAGE_BYTES_BUDGET = 3 * 1024 * 1024;
+/** Bytes an image's fixed fields take on the wire, rounded up. */
+const IMAGE_FIXED_BYTES = 400;
+
+/** Returns how many leading rows fit in `budget` bytes, and at least one. */
+function countWithinBudget(rows: readonly ImageRow[], budget: number): number {
+  let bytes = 0;
+  for (let index = 0; index < rows.length; index++) {
+    const row = rows[index]!;
+    bytes += IMAGE_FIXED_BYTES + row.metadata_bytes + Buffer.byteLength(row.name) + Buffer.byteLength(row.owner);
+    if (bytes > budget && index > 0) return index;
+  }
+  return rows.length;
 }
 
 function lastSortValues(page: Image[], keys: SortKey[]): (string | number)[] {

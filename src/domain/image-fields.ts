@@ -40,6 +40,16 @@ export function validateProjectId(field: string, projectId: string): void {
   }
 }
 
+/** Returns the UTF-8 bytes of an image's tags, property keys and property values. */
+export function metadataBytes(image: { tags: readonly string[]; properties: Record<string, string> }): number {
+  let bytes = 0;
+  for (const tag of image.tags) bytes += Buffer.byteLength(tag, 'utf8');
+  for (const [key, value] of Object.entries(image.properties)) {
+    bytes += Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
+  }
+  return bytes;
+}
+
 /** Length in Unicode code points, the unit of every character limit here. */
 export function charLength(text: string): number {
   let count = 0;

@@ -1,4 +1,5 @@
 /** Row types of the image tables, and their conversion to and from domain images. */
+import { metadataBytes } from '../domain/image-fields.js';
 import type { Image, ImageStatus, Visibility } from '../domain/model.js';
 
 export interface ImageRow {
@@ -18,6 +19,7 @@ export interface ImageRow {
   checksum: string;
   hash_algo: string;
   hash_value: string;
+  metadata_bytes: number;
   create_time: number | string;
   update_time: number | string;
 }
@@ -36,8 +38,8 @@ export interface PropertyRow {
 export const IMAGE_COLUMNS = [
   'id', 'name', 'status', 'visibility', 'protected', 'hidden', 'owner',
   'container_format', 'disk_format', 'min_disk', 'min_ram', 'size',
-  'virtual_size', 'checksum', 'hash_algo', 'hash_value', 'create_time',
-  'update_time',
+  'virtual_size', 'checksum', 'hash_algo', 'hash_value', 'metadata_bytes',
+  'create_time', 'update_time',
 ] as const;
 
 /** BIGINT columns come back as numbers, or as strings beyond 2^53 on MySQL. */
@@ -92,6 +94,7 @@ export function rowFromImage(image: Image): ImageRow {
     checksum: image.checksum,
     hash_algo: image.hashAlgo,
     hash_value: image.hashValue,
+    metadata_bytes: metadataBytes(image),
     create_time: image.createTime,
     update_time: image.updateTime,
   };

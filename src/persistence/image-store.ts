@@ -74,20 +74,6 @@ export async function updateImage(trx: Knex.Transaction, before: Image, after: I
   }
 }
 
-export async function insertTag(trx: Knex.Transaction, imageId: string, tag: string): Promise<void> {
-  await trx('image_tags').insert({ image_id: imageId, tag });
-}
-
-/** Deletes one tag; returns whether the image had it. */
-export async function deleteTag(trx: Knex.Transaction, imageId: string, tag: string): Promise<boolean> {
-  const deleted = await trx('image_tags').where({ image_id: imageId, tag }).delete();
-  return deleted > 0;
-}
-
-export async function touchImage(trx: Knex.Transaction, imageId: string, now: number): Promise<void> {
-  await trx('images').update({ update_time: now }).where('id', imageId);
-}
-
 export async function setImageStatus(
   trx: Knex.Transaction,
   imageId: string,
@@ -105,7 +91,7 @@ export async function markImageDeleted(trx: Knex.Transaction, imageId: string, n
   await trx('image_members').where('image_id', imageId).delete();
   await trx('image_tags').where('image_id', imageId).delete();
   await trx('image_properties').where('image_id', imageId).delete();
-  await setImageStatus(trx, imageId, 'deleted', now);
+  await trx('images').update({ status: 'deleted', metadata_bytes: 0, update_time: now }).where('id', imageId);
 }
 
 async function replaceTags(trx: Knex.Transaction, imageId: string, tags: string[]): Promise<void> {

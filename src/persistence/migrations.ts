@@ -59,6 +59,9 @@ const createTables: Migration = {
       table.string('checksum', 32).notNullable().defaultTo('');
       table.string('hash_algo', 16).notNullable().defaultTo('');
       table.string('hash_value', 128).notNullable().defaultTo('');
+      // UTF-8 bytes of the tags and properties, so that a listing can cut a
+      // page to a response size before loading them.
+      table.integer('metadata_bytes').notNullable().defaultTo(0);
       table.bigInteger('create_time').notNullable();
       table.bigInteger('update_time').notNullable();
       // The listing's default order within one visibility or one owner.

@@ -172,7 +172,10 @@ export interface GetImageRequest {
 export interface ListImagesRequest {
   /**
    * Images per page: 25 when 0, lowered to 1000 when larger. Negative is
-   * INVALID_ARGUMENT.
+   * INVALID_ARGUMENT. A page ends early, with a next_page_token, once its
+   * images carry about 3 MiB of tags and properties; it always holds at
+   * least one image. One image can carry 8.4 MB of properties, so clients
+   * should accept responses of up to 16 MiB.
    */
   pageSize: number;
   /**
