@@ -24,6 +24,7 @@ import {
 import { type ImageInput, applyImageUpdate, parseImageUpdate } from '../domain/image-update.js';
 import { type Caller, type Image, emptyRecord } from '../domain/model.js';
 import { isDuplicateKey } from '../persistence/database.js';
+import { deleteMember } from '../persistence/member-store.js';
 import {
   imageIdExists,
   insertImage,
@@ -115,6 +116,10 @@ export async function updateImageFields(
     const { image } = await loadReadableImage(context, trx, caller, id, { lock: true });
     const updated = applyImageUpdate(caller, image, update, context.now());
     await updateImage(trx, image, updated);
+    if (updated.owner !== image.owner) {
+      // An owner is never a member of its own image.
+      await deleteMember(trx, id, updated.owner);
+    }
     return updated;
   });
 }

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
+import { validateProjectId } from '../domain/image-fields.js';
 import { loadOrCreateSecret } from '../platform/jwt-secret.js';
 
 const USAGE =
@@ -44,6 +45,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const role = values.admin ? 'admin' : (values.role ?? 'member');
+  if (!['reader', 'member', 'admin'].includes(role)) {
+    console.error(`--role ${JSON.stringify(role)} is not one of reader, member, admin\n${USAGE}`);
+    process.exit(2);
+  }
+  try {
+    validateProjectId('--project', values.project);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
   const secret = process.env.AUTH_JWT_SECRET || loadOrCreateSecret('./data');
   const token = await new SignJWT({ project_id: values.project, roles: [role] })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

@@ -25,7 +25,11 @@ const environmentSchema = z.object({
     .string()
     .regex(/^(mysql:\/\/|sqlite:)/, 'must be mysql://user:pass@host:port/db or sqlite:PATH')
     .default('sqlite:./data/registry.sqlite'),
-  AUTH_JWT_SECRET: optionalText,
+  // RFC 7518 (section 3.2) asks for an HS256 key of at least 256 bits.
+  AUTH_JWT_SECRET: optionalText.refine(
+    (value) => value === undefined || Buffer.byteLength(value, 'utf8') >= 32,
+    'must be at least 32 bytes (256 bits) long for HS256',
+  ),
   AUTH_JWT_PUBLIC_KEY_FILE: optionalText,
   AUTH_JWKS_FILE: optionalText,
   AUTH_JWT_ISSUER: optionalText,
@@ -57,7 +61,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0]);
-      return `${name}=${JSON.stringify(environment[name] ?? '')}: ${issue.message}`;
+      return `${name}=${shownValue(name, environment[name] ?? '')}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
@@ -66,6 +70,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     throw new ConfigError('invalid configuration: set AUTH_JWT_PUBLIC_KEY_FILE or AUTH_JWKS_FILE, not both');
   }
   return { ...config, dataDir: './data' };
+}
+
+/** Quotes a variable's value for an error message, hiding secrets and passwords. */
+function shownValue(name: string, value: string): string {
+  if (name === 'AUTH_JWT_SECRET') return '(hidden)';
+  return JSON.stringify(value.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@'));
 }
 
 function emptyToUndefined(value: string | undefined): string | undefined {

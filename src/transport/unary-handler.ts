@@ -39,11 +39,14 @@ function assertRolesAllow(caller: Caller, method: string, access: Access): void 
   }
 }
 
-/** The image a request names, for the log line. */
-function imageIdOf(request: unknown): string | undefined {
-  const fields = request as { id?: unknown; imageId?: unknown; image?: { id?: unknown } };
-  const id = fields.id ?? fields.imageId ?? fields.image?.id;
-  return typeof id === 'string' && id !== '' ? id : undefined;
+const LOGGED_ID_MAX_CHARS = 64;
+
+/** The image a request or response names, for the log line, cut to a UUID's length and a little more. */
+function imageIdOf(message: unknown): string | undefined {
+  const fields = message as { id?: unknown; imageId?: unknown; image?: { id?: unknown } } | null;
+  const id = fields?.id ?? fields?.imageId ?? fields?.image?.id;
+  if (typeof id !== 'string' || id === '') return undefined;
+  return id.length > LOGGED_ID_MAX_CHARS ? `${id.slice(0, LOGGED_ID_MAX_CHARS)}…` : id;
 }
 
 export function unaryHandler<Req, Res>(
@@ -79,7 +82,13 @@ async function handle<Req, Res>(
     const response = await run(caller, request);
     callback(null, response);
     logger.info(
-      { method, code: 'OK', duration_ms: elapsed(started), project, image_id: imageIdOf(request) },
+      {
+        method,
+        code: 'OK',
+        duration_ms: elapsed(started),
+        project,
+        image_id: imageIdOf(request) ?? imageIdOf(response),
+      },
       'call handled',
     );
   } catch (error) {

@@ -42,6 +42,15 @@ describe('loadConfig', () => {
     expect(load).toThrow(JSON.stringify(value));
   });
 
+  it('rejects a short HS256 secret without printing it', () => {
+    const load = () => loadConfig({ AUTH_JWT_SECRET: 'short-secret' });
+
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow('AUTH_JWT_SECRET');
+    expect(load).toThrow('at least 32 bytes');
+    expect(load).not.toThrow('short-secret');
+  });
+
   it('names every bad variable at once', () => {
     const load = () => loadConfig({ GRPC_LISTEN: 'nope', LOG_LEVEL: 'loud', IMAGE_MEMBER_QUOTA: '1.5' });
 
@@ -94,7 +103,7 @@ describe('loadConfig', () => {
     const config = loadConfig({
       GRPC_LISTEN: '[::1]:0',
       DATABASE_URL: 'mysql://user:pass@127.0.0.1:3306/registry',
-      AUTH_JWT_SECRET: 'secret',
+      AUTH_JWT_SECRET: 'configuration-test-secret-of-32-bytes-or-more',
       AUTH_JWT_ISSUER: 'https://issuer.example.test',
       AUTH_JWT_AUDIENCE: 'image-registry',
       AUTH_CLOCK_TOLERANCE_S: '0',
@@ -104,7 +113,7 @@ describe('loadConfig', () => {
 
     expect(config.GRPC_LISTEN).toBe('[::1]:0');
     expect(config.DATABASE_URL).toBe('mysql://user:pass@127.0.0.1:3306/registry');
-    expect(config.AUTH_JWT_SECRET).toBe('secret');
+    expect(config.AUTH_JWT_SECRET).toBe('configuration-test-secret-of-32-bytes-or-more');
     expect(config.AUTH_JWT_ISSUER).toBe('https://issuer.example.test');
     expect(config.AUTH_JWT_AUDIENCE).toBe('image-registry');
     expect(config.AUTH_CLOCK_TOLERANCE_S).toBe(0);
@@ -128,7 +137,7 @@ describe('entry point', () => {
       ...process.env,
       GRPC_LISTEN: '127.0.0.1:0',
       DATABASE_URL: `sqlite:${join(folder, 'registry.sqlite')}`,
-      AUTH_JWT_SECRET: 'entry-point-test-secret',
+      AUTH_JWT_SECRET: 'entry-point-test-secret-of-32-bytes-or-more',
       IMAGE_STORE_DIR: join(folder, 'images'),
       LOG_LEVEL: 'info',
     };

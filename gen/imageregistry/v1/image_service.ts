@@ -1532,7 +1532,7 @@ export const ImageServiceService = {
    *
    * Only the owner or an admin (else PERMISSION_DENIED). Only an admin may
    * set visibility PUBLIC or change owner to another project
-   * (PERMISSION_DENIED). FAILED_PRECONDITION when container_format or
+   * (PERMISSION_DENIED); a new owner's member row on the image is removed. FAILED_PRECONDITION when container_format or
    * disk_format changes on an image that is no longer QUEUED.
    * RESOURCE_EXHAUSTED with more than 128 tags or properties, and then
    * nothing changes.
@@ -1662,7 +1662,7 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
    *
    * Only the owner or an admin (else PERMISSION_DENIED). Only an admin may
    * set visibility PUBLIC or change owner to another project
-   * (PERMISSION_DENIED). FAILED_PRECONDITION when container_format or
+   * (PERMISSION_DENIED); a new owner's member row on the image is removed. FAILED_PRECONDITION when container_format or
    * disk_format changes on an image that is no longer QUEUED.
    * RESOURCE_EXHAUSTED with more than 128 tags or properties, and then
    * nothing changes.
@@ -1780,7 +1780,7 @@ export interface ImageServiceClient extends Client {
    *
    * Only the owner or an admin (else PERMISSION_DENIED). Only an admin may
    * set visibility PUBLIC or change owner to another project
-   * (PERMISSION_DENIED). FAILED_PRECONDITION when container_format or
+   * (PERMISSION_DENIED); a new owner's member row on the image is removed. FAILED_PRECONDITION when container_format or
    * disk_format changes on an image that is no longer QUEUED.
    * RESOURCE_EXHAUSTED with more than 128 tags or properties, and then
    * nothing changes.
