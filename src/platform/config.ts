@@ -25,7 +25,7 @@ const environmentSchema = z.object({
     .string()
     .regex(/^(mysql:\/\/|sqlite:)/, 'must be mysql://user:pass@host:port/db or sqlite:PATH')
     .default('sqlite:./data/registry.sqlite'),
-  // RFC 7518 (section 3.2) asks for an HS256 key of at least 256 bits.
+  // RFC 7518 (section 3.2) requires an HS256 key of at least 256 bits.
   AUTH_JWT_SECRET: optionalText.refine(
     (value) => value === undefined || Buffer.byteLength(value, 'utf8') >= 32,
     'must be at least 32 bytes (256 bits) long for HS256',

@@ -41,7 +41,7 @@ function assertRolesAllow(caller: Caller, method: string, access: Access): void 
 
 const LOGGED_ID_MAX_CHARS = 64;
 
-/** The image a request or response names, for the log line, cut to a UUID's length and a little more. */
+/** Returns the image id a request or response names, for the log line, cut after 64 characters. */
 function imageIdOf(message: unknown): string | undefined {
   const fields = message as { id?: unknown; imageId?: unknown; image?: { id?: unknown } } | null;
   const id = fields?.id ?? fields?.imageId ?? fields?.image?.id;
