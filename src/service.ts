@@ -4,7 +4,9 @@
  */
 import type { Logger } from 'pino';
 import { createRegistryContext, type RegistryContext } from './app/registry-context.js';
+import { sweepImageData } from './app/image-data.js';
 import { Database } from './persistence/database.js';
+import { FilesystemImageDataStore } from './persistence/image-data-store.js';
 import { parseDatabaseUrl } from './persistence/database-url.js';
 import type { Config } from './platform/config.js';
 import { HealthMonitor } from './platform/health.js';
@@ -52,7 +54,24 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     throw error;
   }
 
-  const context = createRegistryContext(database, config.IMAGE_MEMBER_QUOTA);
+  const dataStore = new FilesystemImageDataStore(config.IMAGE_STORE_DIR);
+  const context = createRegistryContext({
+    database,
+    dataStore,
+    memberQuota: config.IMAGE_MEMBER_QUOTA,
+    imageSizeCap: config.IMAGE_SIZE_CAP,
+    projectStorageQuota: config.PROJECT_STORAGE_QUOTA,
+    uploadLeaseMs: config.UPLOAD_LEASE_S * 1000,
+    logger,
+  });
+  try {
+    await dataStore.initialize();
+    await sweepImageData(context);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+
   const server = createGrpcServer(context, { verifier, logger }, health);
   let port: number;
   try {

@@ -165,7 +165,7 @@ export async function removeImageTag(
   });
 }
 
-/** Deletes an unprotected image with its member rows, tags and properties. */
+/** Deletes an unprotected image with its member rows, tags, properties and data. */
 export async function deleteImage(context: RegistryContext, caller: Caller, rawId: string): Promise<void> {
   const id = parseImageId('id', rawId);
   await context.database.write(async (trx) => {
@@ -174,6 +174,12 @@ export async function deleteImage(context: RegistryContext, caller: Caller, rawI
     assertDeletable(image);
     await markImageDeleted(trx, id, context.now());
   });
+  try {
+    await context.dataStore.delete(id);
+  } catch (error) {
+    // The image is deleted already; the sweep at the next start removes the data.
+    context.logger.warn({ err: error, image_id: id }, 'failed to delete the data of a deleted image');
+  }
 }
 
 /** Moves an active image to deactivated; a deactivated one stays as it is. */

@@ -2,21 +2,34 @@
 import { randomUUID } from 'node:crypto';
 import { assertReadable } from '../domain/image-access.js';
 import type { Caller, Image, Member } from '../domain/model.js';
+import type { Logger } from 'pino';
 import type { Database, Queryable } from '../persistence/database.js';
+import type { ImageDataStore } from '../persistence/image-data-store.js';
 import { findImage } from '../persistence/image-store.js';
 import { findMember } from '../persistence/member-store.js';
 
 export interface RegistryContext {
   database: Database;
+  dataStore: ImageDataStore;
   /** Members an image may have; negative means no limit. */
   memberQuota: number;
+  /** Bytes of data one image may have. */
+  imageSizeCap: number;
+  /** Bytes of data one project's images may have together; negative means no limit. */
+  projectStorageQuota: number;
+  /** How long an upload holds an image without renewing its lease, in milliseconds. */
+  uploadLeaseMs: number;
+  /** Receives errors of cleanup steps that do not fail the call. */
+  logger: Pick<Logger, 'warn' | 'info'>;
   /** Milliseconds since the Unix epoch. */
   now(): number;
   newImageId(): string;
 }
 
-export function createRegistryContext(database: Database, memberQuota: number): RegistryContext {
-  return { database, memberQuota, now: Date.now, newImageId: randomUUID };
+export type RegistrySettings = Omit<RegistryContext, 'now' | 'newImageId'>;
+
+export function createRegistryContext(settings: RegistrySettings): RegistryContext {
+  return { ...settings, now: Date.now, newImageId: randomUUID };
 }
 
 /**

@@ -12,6 +12,7 @@ export type ErrorKind =
   | 'UNAUTHENTICATED'
   | 'UNAVAILABLE'
   | 'ABORTED'
+  | 'CANCELLED'
   | 'DEADLINE_EXCEEDED';
 
 export class RegistryError extends Error {

@@ -119,3 +119,68 @@ function sameProperties(a: Record<string, string>, b: Record<string, string>): b
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
 }
+
+/** Returns the upload lease of a saving image, in epoch milliseconds, or null. */
+export async function findUploadExpiry(db: Queryable, imageId: string): Promise<number | null> {
+  const row = (await db('images').select('upload_expires_at').where('id', imageId).first()) as
+    | { upload_expires_at: number | string | null }
+    | undefined;
+  return row?.upload_expires_at == null ? null : Number(row.upload_expires_at);
+}
+
+/** Marks an image saving, held by an upload until `expiresAt`. */
+export async function startUpload(trx: Knex.Transaction, imageId: string, expiresAt: number, now: number): Promise<void> {
+  await trx('images').update({ status: 'saving', upload_expires_at: expiresAt, update_time: now }).where('id', imageId);
+}
+
+/** Extends the lease of a running upload; returns false when the image is no longer saving. */
+export async function renewUploadLease(db: Queryable, imageId: string, expiresAt: number): Promise<boolean> {
+  const updated = await db('images')
+    .update({ upload_expires_at: expiresAt })
+    .where({ id: imageId, status: 'saving' });
+  return updated > 0;
+}
+
+/** Records stored data and makes the image active. */
+export async function finishUpload(
+  trx: Knex.Transaction,
+  imageId: string,
+  data: { size: number; checksum: string; sha512: string },
+  now: number,
+): Promise<void> {
+  await trx('images')
+    .update({
+      status: 'active',
+      size: data.size,
+      checksum: data.checksum,
+      hash_algo: 'sha512',
+      hash_value: data.sha512,
+      upload_expires_at: null,
+      update_time: now,
+    })
+    .where('id', imageId);
+}
+
+/** Returns a saving image to queued after a failed upload. */
+export async function abandonUpload(db: Queryable, imageId: string, now: number): Promise<void> {
+  await db('images')
+    .update({ status: 'queued', upload_expires_at: null, update_time: now })
+    .where({ id: imageId, status: 'saving' });
+}
+
+/** Returns the bytes of data stored for a project's images, leaving out one image. */
+export async function projectStoredBytes(db: Queryable, owner: string, exceptImageId: string): Promise<number> {
+  const row = (await db('images')
+    .where('owner', owner)
+    .whereNot('id', exceptImageId)
+    .whereNot('status', 'deleted')
+    .sum({ total: 'size' })
+    .first()) as { total: number | string | null } | undefined;
+  return Number(row?.total ?? 0);
+}
+
+/** Returns which of `ids` name images that exist and are not deleted. */
+export async function selectLiveImageIds(db: Queryable, ids: string[]): Promise<Set<string>> {
+  const rows = (await db('images').select('id').whereIn('id', ids).whereNot('status', 'deleted')) as { id: string }[];
+  return new Set(rows.map((row) => row.id));
+}

@@ -62,6 +62,9 @@ const createTables: Migration = {
       // UTF-8 bytes of the tags and properties, so that a listing can cut a
       // page to a response size before loading them.
       table.integer('metadata_bytes').notNullable().defaultTo(0);
+      // While SAVING: epoch milliseconds until which the uploading process
+      // holds the upload. A later upload may take over an expired one.
+      table.bigInteger('upload_expires_at').nullable();
       table.bigInteger('create_time').notNullable();
       table.bigInteger('update_time').notNullable();
       // The listing's default order within one visibility or one owner.

@@ -39,6 +39,15 @@ const environmentSchema = z.object({
     .default(30),
   IMAGE_MEMBER_QUOTA: integerText('a whole number; negative means unlimited').default(128),
   IMAGE_STORE_DIR: z.string().min(1).default('./data/images'),
+  IMAGE_SIZE_CAP: integerText('a whole number of bytes, 0 or more')
+    .pipe(z.number().min(0, 'must be 0 or more').max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1'))
+    .default(1024 ** 4),
+  PROJECT_STORAGE_QUOTA: integerText('a whole number of bytes; negative means unlimited')
+    .pipe(z.number().max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 - 1'))
+    .default(-1),
+  UPLOAD_LEASE_S: integerText('a whole number of seconds, 1 or more')
+    .pipe(z.number().min(1, 'must be 1 or more'))
+    .default(60),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   SHUTDOWN_GRACE_S: integerText('a whole number of seconds, 0 or more')
     .pipe(z.number().min(0, 'must be 0 or more'))

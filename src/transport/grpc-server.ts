@@ -5,7 +5,7 @@ import type { HealthMonitor } from '../platform/health.js';
 import { imageServiceDefinition, imageServiceHandlers } from './image-handlers.js';
 import { memberServiceDefinition, memberServiceHandlers } from './member-handlers.js';
 import { addReflection } from './reflection.js';
-import type { HandlerDependencies } from './unary-handler.js';
+import type { HandlerDependencies } from './call-adapters.js';
 
 /**
  * Largest request accepted. An image may carry 128 properties of up to

@@ -23,10 +23,13 @@ import {
   ReactivateImageRequest,
   RemoveImageTagRequest,
   UpdateImageRequest,
+  UploadImageDataRequest,
+  DownloadImageDataRequest,
 } from '../../gen/imageregistry/v1/image_service.js';
+import { downloadImageData, uploadImageDataFromStream } from './image-data-handlers.js';
 import { imageInputFromProto, imageToProto, listImagesQueryFromProto } from './image-mapping.js';
 import { withStrictDecoding } from './strict-decoding.js';
-import { type HandlerDependencies, handlerBuilder } from './unary-handler.js';
+import { type HandlerDependencies, handlerBuilder } from './call-adapters.js';
 
 export const imageServiceDefinition = withStrictDecoding(ImageServiceService, {
   createImage: CreateImageRequest,
@@ -38,6 +41,8 @@ export const imageServiceDefinition = withStrictDecoding(ImageServiceService, {
   deleteImage: DeleteImageRequest,
   deactivateImage: DeactivateImageRequest,
   reactivateImage: ReactivateImageRequest,
+  uploadImageData: UploadImageDataRequest,
+  downloadImageData: DownloadImageDataRequest,
 });
 
 const EMPTY: Empty = {};
@@ -49,36 +54,42 @@ export function imageServiceHandlers(
   const handler = handlerBuilder(dependencies, 'ImageService');
 
   return {
-    createImage: handler('CreateImage', 'write', async (caller, request: CreateImageRequest) =>
+    createImage: handler.unary('CreateImage', 'write', async (caller, request: CreateImageRequest) =>
       imageToProto(await createImage(context, caller, imageInputFromProto(request.image), request.imageId)),
     ),
-    getImage: handler('GetImage', 'read', async (caller, request: GetImageRequest) =>
+    getImage: handler.unary('GetImage', 'read', async (caller, request: GetImageRequest) =>
       imageToProto(await getImage(context, caller, request.id)),
     ),
-    listImages: handler('ListImages', 'read', async (caller, request: ListImagesRequest) => {
+    listImages: handler.unary('ListImages', 'read', async (caller, request: ListImagesRequest) => {
       const page = await listImages(context, caller, listImagesQueryFromProto(request));
       return { images: page.images.map(imageToProto), nextPageToken: page.nextPageToken };
     }),
-    updateImage: handler('UpdateImage', 'write', async (caller, request: UpdateImageRequest) => {
+    updateImage: handler.unary('UpdateImage', 'write', async (caller, request: UpdateImageRequest) => {
       const paths = request.updateMask ?? [];
       const input = imageInputFromProto(request.image);
       return imageToProto(await updateImageFields(context, caller, request.image?.id ?? '', paths, input));
     }),
-    addImageTag: handler('AddImageTag', 'write', async (caller, request: AddImageTagRequest) =>
+    addImageTag: handler.unary('AddImageTag', 'write', async (caller, request: AddImageTagRequest) =>
       imageToProto(await addImageTag(context, caller, request.imageId, request.tag)),
     ),
-    removeImageTag: handler('RemoveImageTag', 'write', async (caller, request: RemoveImageTagRequest) =>
+    removeImageTag: handler.unary('RemoveImageTag', 'write', async (caller, request: RemoveImageTagRequest) =>
       imageToProto(await removeImageTag(context, caller, request.imageId, request.tag)),
     ),
-    deleteImage: handler('DeleteImage', 'write', async (caller, request: DeleteImageRequest) => {
+    deleteImage: handler.unary('DeleteImage', 'write', async (caller, request: DeleteImageRequest) => {
       await deleteImage(context, caller, request.id);
       return EMPTY;
     }),
-    deactivateImage: handler('DeactivateImage', 'write', async (caller, request: DeactivateImageRequest) =>
+    deactivateImage: handler.unary('DeactivateImage', 'write', async (caller, request: DeactivateImageRequest) =>
       imageToProto(await deactivateImage(context, caller, request.id)),
     ),
-    reactivateImage: handler('ReactivateImage', 'write', async (caller, request: ReactivateImageRequest) =>
+    reactivateImage: handler.unary('ReactivateImage', 'write', async (caller, request: ReactivateImageRequest) =>
       imageToProto(await reactivateImage(context, caller, request.id)),
+    ),
+    uploadImageData: handler.clientStream('UploadImageData', 'write', (caller, messages: AsyncIterable<UploadImageDataRequest>, log) =>
+      uploadImageDataFromStream(context, caller, messages, log),
+    ),
+    downloadImageData: handler.serverStream('DownloadImageData', 'read', (caller, request: DownloadImageDataRequest, call) =>
+      downloadImageData(context, caller, request, call),
     ),
   };
 }

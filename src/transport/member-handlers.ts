@@ -22,7 +22,7 @@ import {
 } from '../../gen/imageregistry/v1/member_service.js';
 import { memberStatuses } from './proto-enums.js';
 import { withStrictDecoding } from './strict-decoding.js';
-import { type HandlerDependencies, handlerBuilder } from './unary-handler.js';
+import { type HandlerDependencies, handlerBuilder } from './call-adapters.js';
 
 export const memberServiceDefinition = withStrictDecoding(MemberServiceService, {
   createMember: CreateMemberRequest,
@@ -51,24 +51,24 @@ export function memberServiceHandlers(
   const handler = handlerBuilder(dependencies, 'MemberService');
 
   return {
-    createMember: handler('CreateMember', 'write', async (caller, request: CreateMemberRequest) =>
+    createMember: handler.unary('CreateMember', 'write', async (caller, request: CreateMemberRequest) =>
       memberToProto(await createMember(context, caller, request.imageId, request.memberId)),
     ),
-    getMember: handler('GetMember', 'read', async (caller, request: GetMemberRequest) =>
+    getMember: handler.unary('GetMember', 'read', async (caller, request: GetMemberRequest) =>
       memberToProto(await getMember(context, caller, request.imageId, request.memberId)),
     ),
-    listMembers: handler('ListMembers', 'read', async (caller, request: ListMembersRequest) => {
+    listMembers: handler.unary('ListMembers', 'read', async (caller, request: ListMembersRequest) => {
       const page = await listMembers(context, caller, request.imageId, request);
       return { members: page.members.map(memberToProto), nextPageToken: page.nextPageToken };
     }),
-    updateMember: handler('UpdateMember', 'write', async (caller, request: UpdateMemberRequest) => {
+    updateMember: handler.unary('UpdateMember', 'write', async (caller, request: UpdateMemberRequest) => {
       const status = memberStatuses.fromProto('status', request.status);
       if (status === null) {
         throw invalidArgument('status', 'is unspecified; give PENDING, ACCEPTED or REJECTED');
       }
       return memberToProto(await updateMember(context, caller, request.imageId, request.memberId, status));
     }),
-    deleteMember: handler('DeleteMember', 'write', async (caller, request: DeleteMemberRequest) => {
+    deleteMember: handler.unary('DeleteMember', 'write', async (caller, request: DeleteMemberRequest) => {
       await removeMember(context, caller, request.imageId, request.memberId);
       return EMPTY;
     }),

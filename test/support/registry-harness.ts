@@ -3,6 +3,7 @@
  * database, and returns generated gRPC clients bound to a caller's token.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
@@ -12,6 +13,9 @@ import {
   AddImageTagRequest,
   CreateImageRequest,
   DeactivateImageRequest,
+  type DownloadImageDataResponse,
+  type ImageDataInfo,
+  UploadImageDataRequest,
   DeleteImageRequest,
   GetImageRequest,
   ImageServiceClient,
@@ -59,9 +63,35 @@ export interface MembersApi {
   deleteMember(request: Partial<DeleteMemberRequest>): Promise<Empty>;
 }
 
+/** What an upload's first message says about the data; all but imageId optional. */
+export interface UploadStartFields {
+  imageId: string;
+  expectedSize?: number;
+  expectedChecksum?: string;
+  expectedHashValue?: string;
+}
+
+export interface DownloadedData {
+  info: ImageDataInfo | undefined;
+  data: Buffer;
+  /** Number of chunk messages received. */
+  chunkCount: number;
+}
+
+export interface DataApi {
+  /** Sends the start message and then each chunk, and resolves to the uploaded image. */
+  upload(start: UploadStartFields, chunks: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<Image>;
+  /** Reads the whole download stream. */
+  download(imageId: string): Promise<DownloadedData>;
+  /** The raw generated client, for calls a test drives itself (cancelling, slow reading). */
+  client: ImageServiceClient;
+  metadata(): grpc.Metadata;
+}
+
 export interface RegistryClient {
   images: ImagesApi;
   members: MembersApi;
+  data: DataApi;
 }
 
 export interface CallerOptions {
@@ -113,6 +143,47 @@ function bindMethods<T>(
       });
   }
   return api as T;
+}
+
+function bindDataMethods(client: ImageServiceClient, metadata: () => grpc.Metadata): DataApi {
+  return {
+    client,
+    metadata,
+    upload: (start, chunks) =>
+      new Promise<Image>((resolve, reject) => {
+        const call = client.uploadImageData(metadata(), (error, image) => (error ? reject(error) : resolve(image!)));
+        void (async () => {
+          const startMessage = UploadImageDataRequest.fromPartial({
+            payload: {
+              $case: 'start',
+              value: {
+                imageId: start.imageId,
+                expectedSize: start.expectedSize === undefined ? undefined : String(start.expectedSize),
+                expectedChecksum: start.expectedChecksum ?? '',
+                expectedHashValue: start.expectedHashValue ?? '',
+              },
+            },
+          });
+          if (!call.write(startMessage)) await once(call, 'drain');
+          for await (const chunk of chunks) {
+            if (!call.write({ payload: { $case: 'chunk', value: chunk } })) await once(call, 'drain');
+          }
+          call.end();
+        })().catch(() => call.end());
+      }),
+    download: (imageId) =>
+      new Promise<DownloadedData>((resolve, reject) => {
+        const call = client.downloadImageData({ id: imageId }, metadata());
+        let info: ImageDataInfo | undefined;
+        const parts: Buffer[] = [];
+        call.on('data', (message: DownloadImageDataResponse) => {
+          if (message.payload?.$case === 'info') info = message.payload.value;
+          if (message.payload?.$case === 'chunk') parts.push(message.payload.value);
+        });
+        call.on('error', reject);
+        call.on('end', () => resolve({ info, data: Buffer.concat(parts), chunkCount: parts.length }));
+      }),
+  };
 }
 
 export class RegistryHarness {
@@ -173,6 +244,7 @@ export class RegistryHarness {
     return {
       images: bindMethods<ImagesApi>(imageClient, IMAGE_REQUESTS, metadata),
       members: bindMethods<MembersApi>(memberClient, MEMBER_REQUESTS, metadata),
+      data: bindDataMethods(imageClient, metadata),
     };
   }
 

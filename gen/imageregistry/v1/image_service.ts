@@ -11,7 +11,11 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -275,6 +279,50 @@ export interface DeactivateImageRequest {
 /** Request for ImageService.ReactivateImage. */
 export interface ReactivateImageRequest {
   id: string;
+}
+
+/**
+ * Request message of ImageService.UploadImageData: the first message of
+ * the stream is `start`, every later one is a `chunk`.
+ */
+export interface UploadImageDataRequest {
+  payload?: { $case: "start"; value: UploadImageDataStart } | { $case: "chunk"; value: Buffer } | undefined;
+}
+
+/** Names the image to upload to, and what the client expects to send. */
+export interface UploadImageDataStart {
+  imageId: string;
+  /**
+   * Total bytes the client will send. Checked when the stream ends, and a
+   * stream that goes past it ends at once with INVALID_ARGUMENT.
+   */
+  expectedSize?:
+    | string
+    | undefined;
+  /** MD5 of the data, in hex; empty means not checked. */
+  expectedChecksum: string;
+  /** SHA-512 of the data, in hex; empty means not checked. */
+  expectedHashValue: string;
+}
+
+/** Request for ImageService.DownloadImageData. */
+export interface DownloadImageDataRequest {
+  id: string;
+}
+
+/** One message of the download stream: `info` first, then `chunk`s. */
+export interface DownloadImageDataResponse {
+  payload?: { $case: "info"; value: ImageDataInfo } | { $case: "chunk"; value: Buffer } | undefined;
+}
+
+/** Size and hashes of the stored data. */
+export interface ImageDataInfo {
+  size: string;
+  /** MD5, in hex. */
+  checksum: string;
+  /** "sha512". */
+  hashAlgo: string;
+  hashValue: string;
 }
 
 function createBaseCreateImageRequest(): CreateImageRequest {
@@ -1446,6 +1494,533 @@ export const ReactivateImageRequest: MessageFns<ReactivateImageRequest> = {
   },
 };
 
+function createBaseUploadImageDataRequest(): UploadImageDataRequest {
+  return { payload: undefined };
+}
+
+export const UploadImageDataRequest: MessageFns<UploadImageDataRequest> = {
+  encode(message: UploadImageDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.payload?.$case) {
+      case "start":
+        UploadImageDataStart.encode(message.payload.value, writer.uint32(10).fork()).join();
+        break;
+      case "chunk":
+        writer.uint32(18).bytes(message.payload.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadImageDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadImageDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payload = { $case: "start", value: UploadImageDataStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = { $case: "chunk", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadImageDataRequest {
+    return {
+      payload: isSet(object.start)
+        ? { $case: "start", value: UploadImageDataStart.fromJSON(object.start) }
+        : isSet(object.chunk)
+        ? { $case: "chunk", value: Buffer.from(bytesFromBase64(object.chunk)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: UploadImageDataRequest): unknown {
+    const obj: any = {};
+    if (message.payload?.$case === "start") {
+      obj.start = UploadImageDataStart.toJSON(message.payload.value);
+    } else if (message.payload?.$case === "chunk") {
+      obj.chunk = base64FromBytes(message.payload.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadImageDataRequest>, I>>(base?: I): UploadImageDataRequest {
+    return UploadImageDataRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadImageDataRequest>, I>>(object: I): UploadImageDataRequest {
+    const message = createBaseUploadImageDataRequest();
+    switch (object.payload?.$case) {
+      case "start": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "start", value: UploadImageDataStart.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "chunk": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "chunk", value: object.payload.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseUploadImageDataStart(): UploadImageDataStart {
+  return { imageId: "", expectedSize: undefined, expectedChecksum: "", expectedHashValue: "" };
+}
+
+export const UploadImageDataStart: MessageFns<UploadImageDataStart> = {
+  encode(message: UploadImageDataStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.imageId !== "") {
+      writer.uint32(10).string(message.imageId);
+    }
+    if (message.expectedSize !== undefined) {
+      writer.uint32(16).int64(message.expectedSize);
+    }
+    if (message.expectedChecksum !== "") {
+      writer.uint32(26).string(message.expectedChecksum);
+    }
+    if (message.expectedHashValue !== "") {
+      writer.uint32(34).string(message.expectedHashValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadImageDataStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadImageDataStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.imageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expectedSize = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.expectedChecksum = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expectedHashValue = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadImageDataStart {
+    return {
+      imageId: isSet(object.imageId)
+        ? globalThis.String(object.imageId)
+        : isSet(object.image_id)
+        ? globalThis.String(object.image_id)
+        : "",
+      expectedSize: isSet(object.expectedSize)
+        ? globalThis.String(object.expectedSize)
+        : isSet(object.expected_size)
+        ? globalThis.String(object.expected_size)
+        : undefined,
+      expectedChecksum: isSet(object.expectedChecksum)
+        ? globalThis.String(object.expectedChecksum)
+        : isSet(object.expected_checksum)
+        ? globalThis.String(object.expected_checksum)
+        : "",
+      expectedHashValue: isSet(object.expectedHashValue)
+        ? globalThis.String(object.expectedHashValue)
+        : isSet(object.expected_hash_value)
+        ? globalThis.String(object.expected_hash_value)
+        : "",
+    };
+  },
+
+  toJSON(message: UploadImageDataStart): unknown {
+    const obj: any = {};
+    if (message.imageId !== "") {
+      obj.imageId = message.imageId;
+    }
+    if (message.expectedSize !== undefined) {
+      obj.expectedSize = message.expectedSize;
+    }
+    if (message.expectedChecksum !== "") {
+      obj.expectedChecksum = message.expectedChecksum;
+    }
+    if (message.expectedHashValue !== "") {
+      obj.expectedHashValue = message.expectedHashValue;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadImageDataStart>, I>>(base?: I): UploadImageDataStart {
+    return UploadImageDataStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadImageDataStart>, I>>(object: I): UploadImageDataStart {
+    const message = createBaseUploadImageDataStart();
+    message.imageId = object.imageId ?? "";
+    message.expectedSize = object.expectedSize ?? undefined;
+    message.expectedChecksum = object.expectedChecksum ?? "";
+    message.expectedHashValue = object.expectedHashValue ?? "";
+    return message;
+  },
+};
+
+function createBaseDownloadImageDataRequest(): DownloadImageDataRequest {
+  return { id: "" };
+}
+
+export const DownloadImageDataRequest: MessageFns<DownloadImageDataRequest> = {
+  encode(message: DownloadImageDataRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadImageDataRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadImageDataRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadImageDataRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: DownloadImageDataRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DownloadImageDataRequest>, I>>(base?: I): DownloadImageDataRequest {
+    return DownloadImageDataRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DownloadImageDataRequest>, I>>(object: I): DownloadImageDataRequest {
+    const message = createBaseDownloadImageDataRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDownloadImageDataResponse(): DownloadImageDataResponse {
+  return { payload: undefined };
+}
+
+export const DownloadImageDataResponse: MessageFns<DownloadImageDataResponse> = {
+  encode(message: DownloadImageDataResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.payload?.$case) {
+      case "info":
+        ImageDataInfo.encode(message.payload.value, writer.uint32(10).fork()).join();
+        break;
+      case "chunk":
+        writer.uint32(18).bytes(message.payload.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DownloadImageDataResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDownloadImageDataResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payload = { $case: "info", value: ImageDataInfo.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = { $case: "chunk", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DownloadImageDataResponse {
+    return {
+      payload: isSet(object.info)
+        ? { $case: "info", value: ImageDataInfo.fromJSON(object.info) }
+        : isSet(object.chunk)
+        ? { $case: "chunk", value: Buffer.from(bytesFromBase64(object.chunk)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: DownloadImageDataResponse): unknown {
+    const obj: any = {};
+    if (message.payload?.$case === "info") {
+      obj.info = ImageDataInfo.toJSON(message.payload.value);
+    } else if (message.payload?.$case === "chunk") {
+      obj.chunk = base64FromBytes(message.payload.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DownloadImageDataResponse>, I>>(base?: I): DownloadImageDataResponse {
+    return DownloadImageDataResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DownloadImageDataResponse>, I>>(object: I): DownloadImageDataResponse {
+    const message = createBaseDownloadImageDataResponse();
+    switch (object.payload?.$case) {
+      case "info": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "info", value: ImageDataInfo.fromPartial(object.payload.value) };
+        }
+        break;
+      }
+      case "chunk": {
+        if (object.payload?.value !== undefined && object.payload?.value !== null) {
+          message.payload = { $case: "chunk", value: object.payload.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseImageDataInfo(): ImageDataInfo {
+  return { size: "0", checksum: "", hashAlgo: "", hashValue: "" };
+}
+
+export const ImageDataInfo: MessageFns<ImageDataInfo> = {
+  encode(message: ImageDataInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.size !== "0") {
+      writer.uint32(8).int64(message.size);
+    }
+    if (message.checksum !== "") {
+      writer.uint32(18).string(message.checksum);
+    }
+    if (message.hashAlgo !== "") {
+      writer.uint32(26).string(message.hashAlgo);
+    }
+    if (message.hashValue !== "") {
+      writer.uint32(34).string(message.hashValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImageDataInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImageDataInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.size = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checksum = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hashAlgo = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.hashValue = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImageDataInfo {
+    return {
+      size: isSet(object.size) ? globalThis.String(object.size) : "0",
+      checksum: isSet(object.checksum) ? globalThis.String(object.checksum) : "",
+      hashAlgo: isSet(object.hashAlgo)
+        ? globalThis.String(object.hashAlgo)
+        : isSet(object.hash_algo)
+        ? globalThis.String(object.hash_algo)
+        : "",
+      hashValue: isSet(object.hashValue)
+        ? globalThis.String(object.hashValue)
+        : isSet(object.hash_value)
+        ? globalThis.String(object.hash_value)
+        : "",
+    };
+  },
+
+  toJSON(message: ImageDataInfo): unknown {
+    const obj: any = {};
+    if (message.size !== "0") {
+      obj.size = message.size;
+    }
+    if (message.checksum !== "") {
+      obj.checksum = message.checksum;
+    }
+    if (message.hashAlgo !== "") {
+      obj.hashAlgo = message.hashAlgo;
+    }
+    if (message.hashValue !== "") {
+      obj.hashValue = message.hashValue;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImageDataInfo>, I>>(base?: I): ImageDataInfo {
+    return ImageDataInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImageDataInfo>, I>>(object: I): ImageDataInfo {
+    const message = createBaseImageDataInfo();
+    message.size = object.size ?? "0";
+    message.checksum = object.checksum ?? "";
+    message.hashAlgo = object.hashAlgo ?? "";
+    message.hashValue = object.hashValue ?? "";
+    return message;
+  },
+};
+
 /**
  * Stores image records and decides who may see and change them.
  *
@@ -1624,6 +2199,55 @@ export const ImageServiceService = {
     responseSerialize: (value: Image): Buffer => Buffer.from(Image.encode(value).finish()),
     responseDeserialize: (value: Buffer): Image => Image.decode(value),
   },
+  /**
+   * Uploads an image's data and makes the image ACTIVE.
+   *
+   * The first message names the image and may give the expected size, MD5
+   * checksum and SHA-512 hash; every later message carries one chunk. Send
+   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB.
+   * The image goes QUEUED -> SAVING when the upload starts and SAVING ->
+   * ACTIVE once all bytes are stored and verified. Only the owner or an
+   * admin uploads (else PERMISSION_DENIED).
+   *
+   * Unlike Glance, which marks some failed uploads KILLED, every failed
+   * upload returns the image to QUEUED with nothing stored, so the owner can
+   * simply try again: a client that cancels, a size or hash that does not
+   * match (INVALID_ARGUMENT), or a limit crossed mid-stream
+   * (RESOURCE_EXHAUSTED: IMAGE_SIZE_CAP per image, PROJECT_STORAGE_QUOTA
+   * per owning project). FAILED_PRECONDITION when the image is not QUEUED:
+   * another upload is running, or data is stored already. An upload whose
+   * server died is taken over by a new upload once its lease expires.
+   */
+  uploadImageData: {
+    path: "/imageregistry.v1.ImageService/UploadImageData" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: UploadImageDataRequest): Buffer =>
+      Buffer.from(UploadImageDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UploadImageDataRequest => UploadImageDataRequest.decode(value),
+    responseSerialize: (value: Image): Buffer => Buffer.from(Image.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Image => Image.decode(value),
+  },
+  /**
+   * Streams an image's data: first an ImageDataInfo with the size and
+   * hashes, so a client can verify as it reads, then chunks in order.
+   *
+   * Everyone who may read the image may download it, except that only an
+   * admin downloads a DEACTIVATED image (FAILED_PRECONDITION for others).
+   * FAILED_PRECONDITION when the image has no data (not ACTIVE or
+   * DEACTIVATED).
+   */
+  downloadImageData: {
+    path: "/imageregistry.v1.ImageService/DownloadImageData" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: DownloadImageDataRequest): Buffer =>
+      Buffer.from(DownloadImageDataRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DownloadImageDataRequest => DownloadImageDataRequest.decode(value),
+    responseSerialize: (value: DownloadImageDataResponse): Buffer =>
+      Buffer.from(DownloadImageDataResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DownloadImageDataResponse => DownloadImageDataResponse.decode(value),
+  },
 } as const;
 
 export interface ImageServiceServer extends UntypedServiceImplementation {
@@ -1703,6 +2327,36 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
    * FAILED_PRECONDITION in any other status.
    */
   reactivateImage: handleUnaryCall<ReactivateImageRequest, Image>;
+  /**
+   * Uploads an image's data and makes the image ACTIVE.
+   *
+   * The first message names the image and may give the expected size, MD5
+   * checksum and SHA-512 hash; every later message carries one chunk. Send
+   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB.
+   * The image goes QUEUED -> SAVING when the upload starts and SAVING ->
+   * ACTIVE once all bytes are stored and verified. Only the owner or an
+   * admin uploads (else PERMISSION_DENIED).
+   *
+   * Unlike Glance, which marks some failed uploads KILLED, every failed
+   * upload returns the image to QUEUED with nothing stored, so the owner can
+   * simply try again: a client that cancels, a size or hash that does not
+   * match (INVALID_ARGUMENT), or a limit crossed mid-stream
+   * (RESOURCE_EXHAUSTED: IMAGE_SIZE_CAP per image, PROJECT_STORAGE_QUOTA
+   * per owning project). FAILED_PRECONDITION when the image is not QUEUED:
+   * another upload is running, or data is stored already. An upload whose
+   * server died is taken over by a new upload once its lease expires.
+   */
+  uploadImageData: handleClientStreamingCall<UploadImageDataRequest, Image>;
+  /**
+   * Streams an image's data: first an ImageDataInfo with the size and
+   * hashes, so a client can verify as it reads, then chunks in order.
+   *
+   * Everyone who may read the image may download it, except that only an
+   * admin downloads a DEACTIVATED image (FAILED_PRECONDITION for others).
+   * FAILED_PRECONDITION when the image has no data (not ACTIVE or
+   * DEACTIVATED).
+   */
+  downloadImageData: handleServerStreamingCall<DownloadImageDataRequest, DownloadImageDataResponse>;
 }
 
 export interface ImageServiceClient extends Client {
@@ -1905,6 +2559,59 @@ export interface ImageServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Image) => void,
   ): ClientUnaryCall;
+  /**
+   * Uploads an image's data and makes the image ACTIVE.
+   *
+   * The first message names the image and may give the expected size, MD5
+   * checksum and SHA-512 hash; every later message carries one chunk. Send
+   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB.
+   * The image goes QUEUED -> SAVING when the upload starts and SAVING ->
+   * ACTIVE once all bytes are stored and verified. Only the owner or an
+   * admin uploads (else PERMISSION_DENIED).
+   *
+   * Unlike Glance, which marks some failed uploads KILLED, every failed
+   * upload returns the image to QUEUED with nothing stored, so the owner can
+   * simply try again: a client that cancels, a size or hash that does not
+   * match (INVALID_ARGUMENT), or a limit crossed mid-stream
+   * (RESOURCE_EXHAUSTED: IMAGE_SIZE_CAP per image, PROJECT_STORAGE_QUOTA
+   * per owning project). FAILED_PRECONDITION when the image is not QUEUED:
+   * another upload is running, or data is stored already. An upload whose
+   * server died is taken over by a new upload once its lease expires.
+   */
+  uploadImageData(
+    callback: (error: ServiceError | null, response: Image) => void,
+  ): ClientWritableStream<UploadImageDataRequest>;
+  uploadImageData(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Image) => void,
+  ): ClientWritableStream<UploadImageDataRequest>;
+  uploadImageData(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Image) => void,
+  ): ClientWritableStream<UploadImageDataRequest>;
+  uploadImageData(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Image) => void,
+  ): ClientWritableStream<UploadImageDataRequest>;
+  /**
+   * Streams an image's data: first an ImageDataInfo with the size and
+   * hashes, so a client can verify as it reads, then chunks in order.
+   *
+   * Everyone who may read the image may download it, except that only an
+   * admin downloads a DEACTIVATED image (FAILED_PRECONDITION for others).
+   * FAILED_PRECONDITION when the image has no data (not ACTIVE or
+   * DEACTIVATED).
+   */
+  downloadImageData(
+    request: DownloadImageDataRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadImageDataResponse>;
+  downloadImageData(
+    request: DownloadImageDataRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DownloadImageDataResponse>;
 }
 
 export const ImageServiceClient = makeGenericClientConstructor(
@@ -1915,6 +2622,14 @@ export const ImageServiceClient = makeGenericClientConstructor(
   service: typeof ImageServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,0 +1,126 @@
+/**
+ * Where image bytes live. The interface is small so that an object store can
+ * replace the filesystem without touching handlers: stage a stream, commit
+ * it, open it as a stream, delete it.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+/** Data written by `stage` that is not visible until committed. */
+export interface StagedImageData {
+  size: number;
+  /** MD5 in hex. */
+  checksum: string;
+  /** SHA-512 in hex. */
+  sha512: string;
+  /** Makes the data the image's data, replacing any earlier data. */
+  commit(): Promise<void>;
+  /** Removes the staged data. Safe to call after commit or twice. */
+  discard(): Promise<void>;
+}
+
+export interface ImageDataStore {
+  /**
+   * Writes `chunks` where no reader sees them, hashing as it goes, and
+   * calls `checkTotal` with the running size after each chunk so that a
+   * limit can end the upload by throwing. On any error nothing is kept.
+   */
+  stage(imageId: string, chunks: AsyncIterable<Uint8Array>, checkTotal: (bytes: number) => void): Promise<StagedImageData>;
+  /** Opens committed data for reading, in chunks of at most `chunkBytes`. */
+  open(imageId: string, chunkBytes: number): Readable;
+  /** Deletes committed data; deleting data that does not exist is not an error. */
+  delete(imageId: string): Promise<void>;
+  /** Returns the ids of images with committed data. */
+  listImageIds(): Promise<string[]>;
+  /** Deletes staged data older than `ageMs`, which a killed process left behind; returns how many. */
+  removeStaleStaging(ageMs: number): Promise<number>;
+}
+
+const STAGING_PREFIX = '.staging-';
+const UUID_FILE_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Keeps each image's data in one file named by its id. Staged data goes to
+ * a file in the same folder and is renamed into place after it is flushed to
+ * disk, so that a reader sees either the old file or the whole new one.
+ */
+export class FilesystemImageDataStore implements ImageDataStore {
+  constructor(private readonly folder: string) {}
+
+  async initialize(): Promise<void> {
+    await mkdir(this.folder, { recursive: true });
+  }
+
+  async stage(
+    imageId: string,
+    chunks: AsyncIterable<Uint8Array>,
+    checkTotal: (bytes: number) => void,
+  ): Promise<StagedImageData> {
+    const stagingPath = join(this.folder, `${STAGING_PREFIX}${imageId}.${randomUUID()}`);
+    const md5 = createHash('md5');
+    const sha512 = createHash('sha512');
+    let size = 0;
+    const file = await open(stagingPath, 'wx', 0o600);
+    try {
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        checkTotal(size);
+        md5.update(chunk);
+        sha512.update(chunk);
+        // Awaiting each write keeps at most one chunk in memory.
+        await file.write(chunk);
+      }
+      await file.sync();
+    } catch (error) {
+      await file.close().catch(() => {});
+      await rm(stagingPath, { force: true });
+      throw error;
+    }
+    await file.close();
+
+    const finalPath = this.pathOf(imageId);
+    return {
+      size,
+      checksum: md5.digest('hex'),
+      sha512: sha512.digest('hex'),
+      commit: () => rename(stagingPath, finalPath),
+      discard: () => rm(stagingPath, { force: true }),
+    };
+  }
+
+  open(imageId: string, chunkBytes: number): Readable {
+    return createReadStream(this.pathOf(imageId), { highWaterMark: chunkBytes });
+  }
+
+  async delete(imageId: string): Promise<void> {
+    await rm(this.pathOf(imageId), { force: true });
+  }
+
+  async listImageIds(): Promise<string[]> {
+    const names = await readdir(this.folder);
+    return names.filter((name) => UUID_FILE_NAME.test(name));
+  }
+
+  async removeStaleStaging(ageMs: number): Promise<number> {
+    const cutoff = Date.now() - ageMs;
+    let removed = 0;
+    for (const name of await readdir(this.folder)) {
+      if (!name.startsWith(STAGING_PREFIX)) continue;
+      const path = join(this.folder, name);
+      const info = await stat(path).catch(() => null);
+      if (info !== null && info.mtimeMs < cutoff) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private pathOf(imageId: string): string {
+    if (!UUID_FILE_NAME.test(imageId)) throw new Error(`not an image id: ${JSON.stringify(imageId)}`);
+    return join(this.folder, imageId);
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The adapters that every handler goes through, for unary, client-stream
+ * and server-stream calls. grpc-js ignores the promise an async handler
+ * returns and sends a synchronous throw's message raw, so no handler may
+ * skip them. In order, an adapter verifies the caller's token, checks that
+ * its roles allow the method, rejects a request that did not decode, runs
+ * the use case, maps its error to a status, and writes one log line.
+ */
+import {
+  type Metadata,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type StatusObject,
+  type sendUnaryData,
+  status as GrpcStatus,
+} from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { RegistryError } from '../domain/errors.js';
+import type { Caller } from '../domain/model.js';
+import { statusForError } from './error-status.js';
+import { UndecodableRequest } from './strict-decoding.js';
+import type { TokenVerifier } from './token-verifier.js';
+
+/** The access a method needs: reading needs any role, writing needs member or admin. */
+export type Access = 'read' | 'write';
+
+export interface HandlerDependencies {
+  verifier: TokenVerifier;
+  logger: Logger;
+}
+
+const LOGGED_ID_MAX_CHARS = 64;
+
+/** Returns the image id a request or response names, for the log line, cut after 64 characters. */
+function imageIdOf(message: unknown): string | undefined {
+  const fields = message as { id?: unknown; imageId?: unknown; image?: { id?: unknown } } | null;
+  const id = fields?.id ?? fields?.imageId ?? fields?.image?.id;
+  if (typeof id !== 'string' || id === '') return undefined;
+  return id.length > LOGGED_ID_MAX_CHARS ? `${id.slice(0, LOGGED_ID_MAX_CHARS)}…` : id;
+}
+
+function assertRolesAllow(caller: Caller, method: string, access: Access): void {
+  const allowed = access === 'read' ? caller.canRead : caller.canWrite;
+  if (!allowed) {
+    const needed = access === 'read' ? 'reader, member or admin' : 'member or admin';
+    throw new RegistryError(
+      'PERMISSION_DENIED',
+      `the token's roles do not allow ${method}; it needs the role ${needed}`,
+      'ROLE_NOT_ALLOWED',
+    );
+  }
+}
+
+/** Throws INVALID_ARGUMENT for a message whose bytes did not decode, and returns it otherwise. */
+function decoded<T>(message: T | UndecodableRequest): T {
+  if (message instanceof UndecodableRequest) {
+    throw new RegistryError(
+      'INVALID_ARGUMENT',
+      `request: the message could not be decoded: ${message.reason}`,
+      'UNDECODABLE_REQUEST',
+    );
+  }
+  return message;
+}
+
+/** One call's log line: what it was, who made it, how it ended. */
+class CallRecord {
+  private readonly started = performance.now();
+  project: string | undefined;
+  imageId: string | undefined;
+
+  constructor(
+    private readonly dependencies: HandlerDependencies,
+    readonly method: string,
+    private readonly access: Access,
+  ) {}
+
+  /** Verifies the token and the roles, and returns the caller. */
+  async authorize(metadata: Metadata): Promise<Caller> {
+    const authorization = metadata.get('authorization')[0];
+    const caller = await this.dependencies.verifier.verify(
+      typeof authorization === 'string' ? authorization : undefined,
+    );
+    this.project = caller.projectId;
+    assertRolesAllow(caller, this.method, this.access);
+    return caller;
+  }
+
+  noteImage(message: unknown): void {
+    this.imageId ??= imageIdOf(message);
+  }
+
+  succeeded(): void {
+    this.dependencies.logger.info({ ...this.fields(), code: 'OK' }, 'call handled');
+  }
+
+  /** Logs the failure and returns the status to send. */
+  failed(error: unknown): Partial<StatusObject> {
+    const { status, unexpected } = statusForError(error);
+    const fields = { ...this.fields(), code: GrpcStatus[status.code!] };
+    if (unexpected) this.dependencies.logger.error({ ...fields, err: error }, 'call failed with an unexpected error');
+    else this.dependencies.logger.info({ ...fields, detail: status.details }, 'call rejected');
+    return status;
+  }
+
+  private fields(): object {
+    return {
+      method: this.method,
+      duration_ms: Math.round((performance.now() - this.started) * 100) / 100,
+      project: this.project,
+      image_id: this.imageId,
+    };
+  }
+}
+
+type Decoded<T> = T | UndecodableRequest;
+
+/** Returns the builders of one service's handlers, named `service/method` in logs. */
+export function handlerBuilder(dependencies: HandlerDependencies, service: string) {
+  const record = (method: string, access: Access) => new CallRecord(dependencies, `${service}/${method}`, access);
+
+  return {
+    unary<Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) {
+      return (call: ServerUnaryCall<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
+        const log = record(method, access);
+        void (async () => {
+          try {
+            const caller = await log.authorize(call.metadata);
+            log.noteImage(call.request);
+            const response = await run(caller, decoded(call.request));
+            log.noteImage(response);
+            callback(null, response);
+            log.succeeded();
+          } catch (error) {
+            callback(log.failed(error), null);
+          }
+        })();
+      };
+    },
+
+    /** A client stream; the messages end with an error when the client cancels. */
+    clientStream<Req, Res>(
+      method: string,
+      access: Access,
+      run: (caller: Caller, messages: AsyncIterable<Req>, log: { noteImage(message: unknown): void }) => Promise<Res>,
+    ) {
+      return (call: ServerReadableStream<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
+        const log = record(method, access);
+        call.once('cancelled', () => {
+          call.destroy(new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'));
+        });
+        void (async () => {
+          try {
+            const caller = await log.authorize(call.metadata);
+            const response = await run(caller, decodedMessages(call), log);
+            log.noteImage(response);
+            callback(null, response);
+            log.succeeded();
+          } catch (error) {
+            callback(log.failed(error), null);
+          }
+        })();
+      };
+    },
+
+    /** A server stream; `run` writes the responses and resolves when all are written. */
+    serverStream<Req, Res>(
+      method: string,
+      access: Access,
+      run: (caller: Caller, request: Req, call: ServerWritableStream<Decoded<Req>, Res>) => Promise<void>,
+    ) {
+      return (call: ServerWritableStream<Decoded<Req>, Res>): void => {
+        const log = record(method, access);
+        void (async () => {
+          try {
+            const caller = await log.authorize(call.metadata);
+            log.noteImage(call.request);
+            await run(caller, decoded(call.request), call);
+            call.end();
+            log.succeeded();
+          } catch (error) {
+            const status = log.failed(error);
+            if (!call.destroyed) call.emit('error', status);
+          }
+        })();
+      };
+    },
+  };
+}
+
+async function* decodedMessages<Req>(call: AsyncIterable<Decoded<Req>>): AsyncGenerator<Req> {
+  for await (const message of call) yield decoded(message);
+}
