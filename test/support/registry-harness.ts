@@ -3,6 +3,9 @@
  * database, and returns generated gRPC clients bound to a caller's token.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
@@ -194,21 +197,25 @@ export class RegistryHarness {
     readonly service: RunningService,
     readonly secret: string,
     private readonly database: TestDatabase,
+    private readonly storeFolder: string | undefined,
   ) {}
 
   /** Starts a server on a fresh database; `environment` overrides configuration variables. */
   static async start(backend: BackendName, environment: Record<string, string> = {}): Promise<RegistryHarness> {
     const database = await createTestDatabase(backend);
     const secret = `test-secret-${randomUUID()}`;
+    // Each server sweeps its store of data it has no image for, so servers must not share one.
+    const storeFolder = environment.IMAGE_STORE_DIR === undefined ? mkdtempSync(join(tmpdir(), 'registry-store-')) : undefined;
     const config = loadConfig({
       GRPC_LISTEN: '127.0.0.1:0',
       DATABASE_URL: database.url,
       AUTH_JWT_SECRET: secret,
       LOG_LEVEL: 'silent',
+      ...(storeFolder === undefined ? {} : { IMAGE_STORE_DIR: storeFolder }),
       ...environment,
     });
     const service = await startService(config, pino({ level: 'silent' }));
-    return new RegistryHarness(backend, service, secret, database);
+    return new RegistryHarness(backend, service, secret, database, storeFolder);
   }
 
   get address(): string {
@@ -252,6 +259,7 @@ export class RegistryHarness {
     for (const client of this.clients) client.close();
     await this.service.stop();
     await this.database.drop();
+    if (this.storeFolder !== undefined) rmSync(this.storeFolder, { recursive: true, force: true });
   }
 }
 
