@@ -56,6 +56,7 @@ describe('README walkthrough', () => {
     expect(stdout).toContain('imageregistry.v1.ImageService');
     expect(stdout).toContain('imageregistry.v1.MemberService');
     expect(stdout).toContain('grpc.health.v1.Health');
+    expect(stdout).toContain('"chunk": "aGVsbG8sIGltYWdlCg=="');
 
     const ops = await registry.as('cloud-ops', { admin: true });
     const retired = await ops.images.getImage({ id: '0b7e4f0a-3c2d-4e61-8f7a-1d2c3b4a5e02' });
@@ -69,6 +70,9 @@ describe('README walkthrough', () => {
     expect(membership.status).toBe(MemberStatus.MEMBER_STATUS_ACCEPTED);
     const listed = (await blue.images.listImages({})).images.map((image) => image.name);
     expect(listed).toEqual(['red-app-base']);
+
+    const downloaded = await blue.data.download('4c9d2b1e-7a6f-4b3c-8e2d-9f1a0b3c4d03');
+    expect(downloaded.data.toString()).toBe('hello, image\n');
   });
 
   it('calls the health service by reflection without a token', async () => {
