@@ -29,7 +29,8 @@ export const DATA_CHUNK_BYTES = 256 * 1024;
 
 export interface UploadStart {
   imageId: string;
-  expectedSize: number | null;
+  /** An int64 in decimal, or null when the client did not say. */
+  expectedSize: string | null;
   expectedChecksum: string;
   expectedHashValue: string;
 }

@@ -12,10 +12,16 @@ export interface UploadExpectation {
   sha512: string | null;
 }
 
-/** Checks the form of an upload's expected size and hashes, and lowercases the hashes. */
-export function parseUploadExpectation(size: number | null, checksum: string, sha512: string): UploadExpectation {
-  if (size !== null && !(Number.isSafeInteger(size) && size >= 0)) {
-    throw invalidArgument('start.expected_size', `${size} is invalid; it must be a whole number, 0 or more`);
+/**
+ * Checks the form of an upload's expected size (an int64 in decimal, as the
+ * wire carries it) and hashes, and lowercases the hashes.
+ */
+export function parseUploadExpectation(size: string | null, checksum: string, sha512: string): UploadExpectation {
+  if (size !== null && !(/^\d{1,16}$/.test(size) && Number.isSafeInteger(Number(size)))) {
+    throw invalidArgument(
+      'start.expected_size',
+      `${size} is invalid; it must be a whole number from 0 to 2^53 - 1`,
+    );
   }
   if (checksum !== '' && !/^[0-9a-f]{32}$/i.test(checksum)) {
     throw invalidArgument('start.expected_checksum', `${quote(checksum)} is not an MD5 in hex (32 digits)`);
@@ -24,7 +30,7 @@ export function parseUploadExpectation(size: number | null, checksum: string, sh
     throw invalidArgument('start.expected_hash_value', `${quote(sha512)} is not a SHA-512 in hex (128 digits)`);
   }
   return {
-    size,
+    size: size === null ? null : Number(size),
     checksum: checksum === '' ? null : checksum.toLowerCase(),
     sha512: sha512 === '' ? null : sha512.toLowerCase(),
   };

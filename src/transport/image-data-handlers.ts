@@ -45,7 +45,7 @@ export async function uploadImageDataFromStream(
     caller,
     {
       imageId: start.imageId,
-      expectedSize: start.expectedSize === undefined ? null : Number(start.expectedSize),
+      expectedSize: start.expectedSize ?? null,
       expectedChecksum: start.expectedChecksum,
       expectedHashValue: start.expectedHashValue,
     },

@@ -9,10 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { fromBinary } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { type JWTPayload, SignJWT, UnsecuredJWT, exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Visibility } from '../../gen/imageregistry/v1/image.js';
-import { GetImageRequest, ImageServiceClient } from '../../gen/imageregistry/v1/image_service.js';
+import { type Image, ImageStatus, Visibility } from '../../gen/imageregistry/v1/image.js';
+import {
+  DownloadImageDataRequest,
+  GetImageRequest,
+  ImageServiceClient,
+  UploadImageDataRequest,
+} from '../../gen/imageregistry/v1/image_service.js';
 import {
   ListMembersRequest,
   MemberServiceClient,
@@ -67,6 +74,26 @@ function publicKeyPem(publicKey: KeyObject): string {
   return publicKey.export({ type: 'spki', format: 'pem' }).toString();
 }
 
+/** Builds an upload's first message, which names the image and nothing else. */
+function uploadStartMessage(imageId: string): UploadImageDataRequest {
+  return UploadImageDataRequest.fromPartial({ payload: { $case: 'start', value: { imageId } } });
+}
+
+/**
+ * Opens UploadImageData with the generated client, sends only the start
+ * message and half-closes, so that the status comes from the checks that
+ * run before any data.
+ */
+function uploadStartOnly(client: RegistryClient, imageId: string): Promise<Image> {
+  return new Promise((resolve, reject) => {
+    const call = client.data.client.uploadImageData(client.data.metadata(), (error, image) =>
+      error ? reject(error) : resolve(image!),
+    );
+    call.write(uploadStartMessage(imageId));
+    call.end();
+  });
+}
+
 interface Outcome {
   code: string;
   message: string;
@@ -112,23 +139,47 @@ class RawAuthorizationClients {
     return outcomeOf((metadata, done) => this.members.listMembers(request, metadata, done), RawAuthorizationClients.metadata(authorization));
   }
 
+  /** Sends a start message for the missing image and half-closes the upload stream. */
+  uploadImageData(authorization: string | null): Promise<Outcome> {
+    return outcomeOf((metadata, done) => {
+      const call = this.images.uploadImageData(metadata, done);
+      call.write(uploadStartMessage(MISSING_IMAGE_ID));
+      call.end();
+    }, RawAuthorizationClients.metadata(authorization));
+  }
+
+  /** Reads the download stream of the missing image to its end or its error. */
+  downloadImageData(authorization: string | null): Promise<Outcome> {
+    const request = DownloadImageDataRequest.fromPartial({ id: MISSING_IMAGE_ID });
+    return outcomeOf((metadata, done) => {
+      const call = this.images.downloadImageData(request, metadata);
+      call.on('data', () => {});
+      call.on('error', done);
+      call.on('end', () => done(null));
+    }, RawAuthorizationClients.metadata(authorization));
+  }
+
   close(): void {
     this.images.close();
     this.members.close();
   }
 }
 
-/** Checks that the token passes authentication and roles on both services. */
+/** Checks that the token passes authentication and roles on both services and both streaming RPCs. */
 async function expectAccepted(registry: RegistryHarness, token: string): Promise<void> {
   const client = registry.withToken(token);
   await expect(client.images.listImages({})).resolves.toBeDefined();
   expect((await failure(client.members.listMembers({ imageId: MISSING_IMAGE_ID }))).code).toBe('NOT_FOUND');
+  expect((await failure(uploadStartOnly(client, MISSING_IMAGE_ID))).code).toBe('NOT_FOUND');
+  expect((await failure(client.data.download(MISSING_IMAGE_ID))).code).toBe('NOT_FOUND');
 }
 
 async function expectUnauthenticated(registry: RegistryHarness, token: string): Promise<void> {
   const client = registry.withToken(token);
   expect((await failure(client.images.listImages({}))).code).toBe('UNAUTHENTICATED');
   expect((await failure(client.members.listMembers({ imageId: MISSING_IMAGE_ID }))).code).toBe('UNAUTHENTICATED');
+  expect((await failure(uploadStartOnly(client, MISSING_IMAGE_ID))).code).toBe('UNAUTHENTICATED');
+  expect((await failure(client.data.download(MISSING_IMAGE_ID))).code).toBe('UNAUTHENTICATED');
 }
 
 describe('bearer tokens with an HS256 secret', () => {
@@ -200,6 +251,14 @@ describe('bearer tokens with an HS256 secret', () => {
     const member = await raw.listMembers(value);
     expect(member.code).toBe('UNAUTHENTICATED');
     expect(member.message).toBe(genericMessage);
+
+    const upload = await raw.uploadImageData(value);
+    expect(upload.code).toBe('UNAUTHENTICATED');
+    expect(upload.message).toBe(genericMessage);
+
+    const download = await raw.downloadImageData(value);
+    expect(download.code).toBe('UNAUTHENTICATED');
+    expect(download.message).toBe(genericMessage);
   });
 
   it('generic message reveals no reason', () => {
@@ -211,6 +270,12 @@ describe('bearer tokens with an HS256 secret', () => {
     const token = await signWithSecret(registry.secret, claims());
     expect((await raw.getImage(`Bearer ${token}`)).code).toBe('NOT_FOUND');
     expect((await raw.listMembers(`Bearer ${token}`)).code).toBe('NOT_FOUND');
+  });
+
+  it('valid token reaches both streaming RPCs', async () => {
+    const token = await signWithSecret(registry.secret, claims());
+    expect((await raw.uploadImageData(`Bearer ${token}`)).code).toBe('NOT_FOUND');
+    expect((await raw.downloadImageData(`Bearer ${token}`)).code).toBe('NOT_FOUND');
   });
 
   it('project_id of 255 characters is accepted', async () => {
@@ -242,6 +307,17 @@ describe('bearer tokens with an HS256 secret', () => {
     const outcome = await failure(registry.withToken(token).images.createImage({ image: { name: 'x' } }));
     expect(outcome.code).toBe('UNAUTHENTICATED');
     expect(outcome.message).toBe(genericMessage);
+  });
+
+  it('upload with a bad admin token is unauthenticated', async () => {
+    const owner = await registry.as('proj-a');
+    const image = await owner.images.createImage({ image: { name: 'upload-with-a-bad-token' } });
+    const token = await signWithSecret('some-other-secret', claims({ roles: ['admin'] }));
+
+    const outcome = await failure(registry.withToken(token).data.upload({ imageId: image.id }, [Buffer.from('data')]));
+    expect(outcome.code).toBe('UNAUTHENTICATED');
+    expect(outcome.message).toBe(genericMessage);
+    expect((await owner.images.getImage({ id: image.id })).status).toBe(ImageStatus.IMAGE_STATUS_QUEUED);
   });
 
   it('rejected token creates no image', async () => {
@@ -491,6 +567,7 @@ const READS_OF_MISSING_IMAGE: [string, Call][] = [
   ['ListImages', (c) => c.images.listImages({})],
   ['GetMember', (c) => c.members.getMember({ imageId: MISSING_IMAGE_ID, memberId: 'proj-b' })],
   ['ListMembers', (c) => c.members.listMembers({ imageId: MISSING_IMAGE_ID })],
+  ['DownloadImageData', (c) => c.data.download(MISSING_IMAGE_ID)],
 ];
 
 /** Every write RPC, on an image id that does not exist. */
@@ -506,12 +583,16 @@ const WRITES_TO_MISSING_IMAGE: [string, Call][] = [
   ['UpdateMember', (c) =>
     c.members.updateMember({ imageId: MISSING_IMAGE_ID, memberId: 'proj-a', status: MemberStatus.MEMBER_STATUS_ACCEPTED })],
   ['DeleteMember', (c) => c.members.deleteMember({ imageId: MISSING_IMAGE_ID, memberId: 'proj-b' })],
+  ['UploadImageData', (c) => uploadStartOnly(c, MISSING_IMAGE_ID)],
 ];
 
 describe('roles', () => {
   let registry: RegistryHarness;
   /** A shared image of proj-a with proj-b as a member. */
   let sharedImageId: string;
+  /** An ACTIVE image of proj-a whose data is DATA. */
+  let dataImageId: string;
+  const DATA = Buffer.from('bytes of an image that proj-a uploaded');
 
   beforeAll(async () => {
     registry = await RegistryHarness.start('sqlite');
@@ -519,6 +600,9 @@ describe('roles', () => {
     const image = await owner.images.createImage({ image: { name: 'shared-by-a', tags: ['keep'] } });
     sharedImageId = image.id;
     await owner.members.createMember({ imageId: sharedImageId, memberId: 'proj-b' });
+    const dataImage = await owner.images.createImage({ image: { name: 'with-data' } });
+    dataImageId = dataImage.id;
+    await owner.data.upload({ imageId: dataImageId, expectedSize: DATA.length }, [DATA]);
   });
   afterAll(async () => registry?.stop());
 
@@ -544,6 +628,14 @@ describe('roles', () => {
 
     it('GetImage of an own image is permission denied', async () => {
       expect((await failure(client.images.getImage({ id: sharedImageId }))).code).toBe('PERMISSION_DENIED');
+    });
+
+    it('DownloadImageData of an own image is permission denied', async () => {
+      expect((await failure(client.data.download(dataImageId))).code).toBe('PERMISSION_DENIED');
+    });
+
+    it('UploadImageData to an own image is permission denied', async () => {
+      expect((await failure(uploadStartOnly(client, sharedImageId))).code).toBe('PERMISSION_DENIED');
     });
   });
 
@@ -577,6 +669,16 @@ describe('roles', () => {
       expect((await failure(reader.images.getImage({ id: MISSING_IMAGE_ID }))).code).toBe('NOT_FOUND');
     });
 
+    it('DownloadImageData reads an own image', async () => {
+      const downloaded = await reader.data.download(dataImageId);
+      expect(downloaded.info?.size).toBe(String(DATA.length));
+      expect(downloaded.data.equals(DATA)).toBe(true);
+    });
+
+    it('DownloadImageData of a missing image is not found', async () => {
+      expect((await failure(reader.data.download(MISSING_IMAGE_ID))).code).toBe('NOT_FOUND');
+    });
+
     it.each(WRITES_TO_MISSING_IMAGE)('%s on a missing image is permission denied', async (_rpc, call) => {
       const outcome = await failure(call(reader));
       expect(outcome.code).toBe('PERMISSION_DENIED');
@@ -593,6 +695,7 @@ describe('roles', () => {
         ['CreateMember', (c) => c.members.createMember({ imageId: sharedImageId, memberId: 'proj-c' })],
         ['DeleteMember', (c) => c.members.deleteMember({ imageId: sharedImageId, memberId: 'proj-b' })],
         ['DeleteImage', (c) => c.images.deleteImage({ id: sharedImageId })],
+        ['UploadImageData', (c) => uploadStartOnly(c, sharedImageId)],
       ];
       for (const [rpc, call] of writes) {
         expect({ rpc, code: (await failure(call(reader))).code }).toEqual({ rpc, code: 'PERMISSION_DENIED' });
@@ -687,14 +790,34 @@ interface HealthClient extends grpc.Client {
   ): void;
 }
 
+interface ReflectionRequest {
+  list_services?: string;
+  file_containing_symbol?: string;
+}
+
 interface ReflectionResponse {
   list_services_response?: { service: { name: string }[] };
+  /** Serialized google.protobuf.FileDescriptorProto messages. */
+  file_descriptor_response?: { file_descriptor_proto: Buffer[] };
   error_response?: { error_message: string };
 }
 
 /** grpc.reflection ServerReflection (v1 or v1alpha) as @grpc/proto-loader loads it, with keepCase. */
 interface ReflectionClient extends grpc.Client {
-  ServerReflectionInfo(metadata: grpc.Metadata): grpc.ClientDuplexStream<{ list_services: string }, ReflectionResponse>;
+  ServerReflectionInfo(metadata: grpc.Metadata): grpc.ClientDuplexStream<ReflectionRequest, ReflectionResponse>;
+}
+
+/** Sends one reflection request without a token and resolves to the first response. */
+function reflect(client: ReflectionClient, request: ReflectionRequest): Promise<ReflectionResponse> {
+  return new Promise((resolve, reject) => {
+    const stream = client.ServerReflectionInfo(new grpc.Metadata());
+    stream.on('data', (response: ReflectionResponse) => {
+      resolve(response);
+      stream.end();
+    });
+    stream.on('error', reject);
+    stream.write(request);
+  });
 }
 
 describe('calls that need no token', () => {
@@ -706,12 +829,24 @@ describe('calls that need no token', () => {
 
   const protoOptions = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
 
-  it('health check answers without a token', async () => {
+  function healthClient(): HealthClient {
     const definition = protoLoader.loadSync('node_modules/grpc-health-check/proto/health/v1/health.proto', protoOptions);
     const loaded = grpc.loadPackageDefinition(definition) as unknown as {
       grpc: { health: { v1: { Health: ClientConstructor<HealthClient> } } };
     };
-    const client = new loaded.grpc.health.v1.Health(registry.address, grpc.credentials.createInsecure());
+    return new loaded.grpc.health.v1.Health(registry.address, grpc.credentials.createInsecure());
+  }
+
+  function reflectionClient(version: string): ReflectionClient {
+    const file = `node_modules/@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`;
+    const loaded = grpc.loadPackageDefinition(protoLoader.loadSync(file, protoOptions)) as unknown as {
+      grpc: { reflection: Record<string, { ServerReflection: ClientConstructor<ReflectionClient> }> };
+    };
+    return new loaded.grpc.reflection[version]!.ServerReflection(registry.address, grpc.credentials.createInsecure());
+  }
+
+  it('health check answers without a token', async () => {
+    const client = healthClient();
     try {
       for (const service of ['', 'imageregistry.v1.ImageService', 'imageregistry.v1.MemberService']) {
         const response = await new Promise<{ status: string }>((resolve, reject) => {
@@ -724,12 +859,63 @@ describe('calls that need no token', () => {
     }
   });
 
+  it('health check is SERVING during an open upload', async () => {
+    const owner = await registry.as('proj-h');
+    const image = await owner.images.createImage({ image: { name: 'upload-held-open' } });
+    let settle: (error: grpc.ServiceError | null) => void = () => {};
+    const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+      settle = resolve;
+    });
+    const upload = owner.data.client.uploadImageData(owner.data.metadata(), (error) => settle(error));
+    upload.write(uploadStartMessage(image.id));
+    upload.write({ payload: { $case: 'chunk', value: Buffer.alloc(64 * 1024, 1) } });
+
+    const client = healthClient();
+    try {
+      // The server marks the image SAVING once it has read the start message.
+      const deadline = Date.now() + 5_000;
+      let status = (await owner.images.getImage({ id: image.id })).status;
+      while (status !== ImageStatus.IMAGE_STATUS_SAVING && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        status = (await owner.images.getImage({ id: image.id })).status;
+      }
+      expect(status).toBe(ImageStatus.IMAGE_STATUS_SAVING);
+
+      const response = await new Promise<{ status: string }>((resolve, reject) => {
+        client.Check({ service: 'imageregistry.v1.ImageService' }, new grpc.Metadata(), (error, value) =>
+          error ? reject(error) : resolve(value),
+        );
+      });
+      expect(response.status).toBe('SERVING');
+    } finally {
+      client.close();
+      upload.cancel();
+    }
+    expect((await ended)?.code).toBe(grpc.status.CANCELLED);
+  });
+
+  it.each(['v1', 'v1alpha'])('reflection %s describes the streaming RPCs without a token', async (version) => {
+    const client = reflectionClient(version);
+    try {
+      const response = await reflect(client, { file_containing_symbol: 'imageregistry.v1.ImageService' });
+      const files = (response.file_descriptor_response?.file_descriptor_proto ?? []).map((bytes) =>
+        fromBinary(FileDescriptorProtoSchema, bytes),
+      );
+      const service = files.flatMap((file) => file.service).find((candidate) => candidate.name === 'ImageService');
+      const upload = service?.method.find((method) => method.name === 'UploadImageData');
+      const download = service?.method.find((method) => method.name === 'DownloadImageData');
+
+      expect(upload?.clientStreaming).toBe(true);
+      expect(upload?.serverStreaming).toBe(false);
+      expect(download?.clientStreaming).toBe(false);
+      expect(download?.serverStreaming).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
   it.each(['v1', 'v1alpha'])('reflection %s lists the services without a token', async (version) => {
-    const file = `node_modules/@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`;
-    const loaded = grpc.loadPackageDefinition(protoLoader.loadSync(file, protoOptions)) as unknown as {
-      grpc: { reflection: Record<string, { ServerReflection: ClientConstructor<ReflectionClient> }> };
-    };
-    const client = new loaded.grpc.reflection[version]!.ServerReflection(registry.address, grpc.credentials.createInsecure());
+    const client = reflectionClient(version);
     try {
       const services = await new Promise<string[]>((resolve, reject) => {
         const stream = client.ServerReflectionInfo(new grpc.Metadata());

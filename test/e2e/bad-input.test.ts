@@ -1,17 +1,20 @@
 /**
  * Malformed requests on every RPC of both services: bad ids, enum numbers
  * the proto does not define, values past their limits, bad field masks,
- * and request bytes that do not decode. Each is INVALID_ARGUMENT with a
- * message naming the field and the value, and none is INTERNAL or UNKNOWN.
+ * upload streams whose messages come in the wrong order, and request bytes
+ * that do not decode. Each is INVALID_ARGUMENT with a message naming the
+ * field and the value, and none is INTERNAL or UNKNOWN.
  */
 import * as grpc from '@grpc/grpc-js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Timestamp } from '../../gen/google/protobuf/timestamp.js';
-import type { ImageStatus, Visibility } from '../../gen/imageregistry/v1/image.js';
+import { type Image, ImageStatus, type Visibility } from '../../gen/imageregistry/v1/image.js';
 import {
   GetImageRequest,
   type MemberStatusFilter,
+  UploadImageDataRequest,
+  type UploadImageDataStart,
   type VisibilityFilter,
 } from '../../gen/imageregistry/v1/image_service.js';
 import { MemberStatus } from '../../gen/imageregistry/v1/member_service.js';
@@ -36,9 +39,34 @@ interface Fixture {
   imagePageToken: string;
   /** A page token of ListMembers for imageId with page_size 1. */
   memberPageToken: string;
+  /** A QUEUED image of proj-a that upload cases start uploads to. Every such upload must fail. */
+  uploadImageId: string;
 }
 
 type Call = (fixture: Fixture) => Promise<unknown>;
+
+/** Builds an upload's first message. Its int64 expected_size is a decimal string, as ts-proto encodes it. */
+function startMessage(start: Partial<UploadImageDataStart>): UploadImageDataRequest {
+  return UploadImageDataRequest.fromPartial({ payload: { $case: 'start', value: start } });
+}
+
+function chunkMessage(bytes: Buffer): UploadImageDataRequest {
+  return { payload: { $case: 'chunk', value: bytes } };
+}
+
+/** An UploadImageDataRequest with neither start nor chunk set. */
+const EMPTY_UPLOAD_MESSAGE: UploadImageDataRequest = { payload: undefined };
+
+/** Sends the messages on one UploadImageData stream as the client's caller, then half-closes it. */
+function sendUpload(client: RegistryClient, messages: UploadImageDataRequest[]): Promise<Image> {
+  return new Promise((resolve, reject) => {
+    const call = client.data.client.uploadImageData(client.data.metadata(), (error, image) =>
+      error ? reject(error) : resolve(image!),
+    );
+    for (const message of messages) call.write(message);
+    call.end();
+  });
+}
 
 interface BadInput {
   rpc: string;
@@ -100,6 +128,8 @@ const ID_FIELDS: { rpc: string; field: string; send: (id: string) => Call; allow
   { rpc: 'ListMembers', field: 'image_id', send: (id) => (f) => f.member.members.listMembers({ imageId: id }) },
   { rpc: 'UpdateMember', field: 'image_id', send: (id) => (f) => f.member.members.updateMember({ imageId: id, memberId: 'proj-a', status: ACCEPTED }) },
   { rpc: 'DeleteMember', field: 'image_id', send: (id) => (f) => f.member.members.deleteMember({ imageId: id, memberId: 'proj-b' }) },
+  { rpc: 'UploadImageData', field: 'start.image_id', send: (id) => (f) => sendUpload(f.member, [startMessage({ imageId: id })]) },
+  { rpc: 'DownloadImageData', field: 'id', send: (id) => (f) => f.member.data.download(id) },
 ];
 
 const MALFORMED_ID_CASES: BadInput[] = ID_FIELDS.flatMap(({ rpc, field, send, allowsEmpty }) =>
@@ -284,6 +314,76 @@ const LIMIT_CASES: BadInput[] = [
   })),
 ];
 
+const INT64_MIN = '-9223372036854775808';
+const INT64_MAX = '9223372036854775807';
+/** 2^53 + 1, the smallest positive integer that a JavaScript number cannot represent exactly. */
+const TWO_POW_53_PLUS_1 = '9007199254740993';
+const MD5_OF_EMPTY = 'd41d8cd98f00b204e9800998ecf8427e';
+const SHA512_OF_EMPTY =
+  'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
+
+/**
+ * Start messages whose expected size or hashes are malformed. They name the
+ * missing image, so INVALID_ARGUMENT also shows that the form is checked
+ * before the image is looked up.
+ */
+const UPLOAD_START_CASES: BadInput[] = [
+  { input: 'expected_size -1', field: 'start.expected_size', value: '-1', start: { expectedSize: '-1' } },
+  { input: 'the smallest int64 expected_size', field: 'start.expected_size', value: INT64_MIN, start: { expectedSize: INT64_MIN } },
+  { input: 'expected_size 2^53 + 1', field: 'start.expected_size', value: TWO_POW_53_PLUS_1, start: { expectedSize: TWO_POW_53_PLUS_1 } },
+  { input: 'the largest int64 expected_size', field: 'start.expected_size', value: INT64_MAX, start: { expectedSize: INT64_MAX } },
+  { input: 'a non-hex expected_checksum', field: 'start.expected_checksum', value: 'z'.repeat(32), start: { expectedChecksum: 'z'.repeat(32) } },
+  { input: 'a 31-digit expected_checksum', field: 'start.expected_checksum', value: MD5_OF_EMPTY.slice(1),
+    start: { expectedChecksum: MD5_OF_EMPTY.slice(1) } },
+  { input: 'a 33-digit expected_checksum', field: 'start.expected_checksum', value: `${MD5_OF_EMPTY}0`,
+    start: { expectedChecksum: `${MD5_OF_EMPTY}0` } },
+  { input: 'an expected_checksum with spaces around it', field: 'start.expected_checksum', value: MD5_OF_EMPTY,
+    start: { expectedChecksum: ` ${MD5_OF_EMPTY} ` } },
+  { input: 'a SHA-512 as expected_checksum', field: 'start.expected_checksum', value: SHA512_OF_EMPTY.slice(0, 40),
+    start: { expectedChecksum: SHA512_OF_EMPTY } },
+  { input: 'a non-hex expected_hash_value', field: 'start.expected_hash_value', value: 'g'.repeat(40),
+    start: { expectedHashValue: 'g'.repeat(128) } },
+  { input: 'a 127-digit expected_hash_value', field: 'start.expected_hash_value', value: SHA512_OF_EMPTY.slice(1, 41),
+    start: { expectedHashValue: SHA512_OF_EMPTY.slice(1) } },
+  { input: 'an MD5 as expected_hash_value', field: 'start.expected_hash_value', value: MD5_OF_EMPTY,
+    start: { expectedHashValue: MD5_OF_EMPTY } },
+  { input: 'a 10,000-character expected_hash_value', field: 'start.expected_hash_value', value: 'f'.repeat(40),
+    start: { expectedHashValue: 'f'.repeat(10_000) } },
+].map(({ input, field, value, start }) => ({
+  rpc: 'UploadImageData',
+  input,
+  field,
+  value,
+  call: (f: Fixture) => sendUpload(f.member, [startMessage({ imageId: MISSING_IMAGE_ID, ...start })]),
+}));
+
+/**
+ * Upload streams whose messages come in the wrong order. Those with a valid
+ * start name the upload image, so the server starts the upload before it
+ * reads the offending message.
+ */
+const UPLOAD_ORDER_CASES: BadInput[] = [
+  { input: 'a chunk as the first message', field: 'start',
+    messages: () => [chunkMessage(Buffer.from('data')), startMessage({ imageId: MISSING_IMAGE_ID })] },
+  { input: 'an empty first message', field: 'start', messages: () => [EMPTY_UPLOAD_MESSAGE] },
+  { input: 'an empty stream', field: 'start', messages: () => [] },
+  { input: 'a second start', field: 'chunk',
+    messages: (f: Fixture) => [startMessage({ imageId: f.uploadImageId }), startMessage({ imageId: f.uploadImageId })] },
+  { input: 'a start after a chunk', field: 'chunk',
+    messages: (f: Fixture) => [
+      startMessage({ imageId: f.uploadImageId }),
+      chunkMessage(Buffer.from('data')),
+      startMessage({ imageId: f.uploadImageId }),
+    ] },
+  { input: 'an empty message after the start', field: 'chunk',
+    messages: (f: Fixture) => [startMessage({ imageId: f.uploadImageId }), EMPTY_UPLOAD_MESSAGE] },
+].map(({ input, field, messages }) => ({
+  rpc: 'UploadImageData',
+  input,
+  field,
+  call: (f: Fixture) => sendUpload(f.member, messages(f)),
+}));
+
 /** Paths of UpdateImage's update_mask that are INVALID_ARGUMENT, with what the message must show. */
 const MASK_CASES: BadInput[] = [
   { input: 'an empty update_mask', paths: [] as string[] | undefined, field: 'update_mask' },
@@ -313,6 +413,8 @@ const BAD_INPUTS: BadInput[] = [
   ...ENUM_CASES,
   ...LIMIT_CASES,
   ...MASK_CASES,
+  ...UPLOAD_START_CASES,
+  ...UPLOAD_ORDER_CASES,
 ];
 
 // Hand-encoded protobuf, so that requests can carry bytes no generated encoder would write.
@@ -406,6 +508,96 @@ function sendRaw(client: grpc.Client, path: string, bytes: Buffer, authorization
   });
 }
 
+const UPLOAD_PATH = '/imageregistry.v1.ImageService/UploadImageData';
+const DOWNLOAD_PATH = '/imageregistry.v1.ImageService/DownloadImageData';
+
+/** Encodes an UploadImageDataRequest whose start names `imageId`. */
+function encodedStart(imageId: string): number[] {
+  return field(1, field(1, Buffer.from(imageId, 'utf8')));
+}
+
+/** An undecodable request stream of UploadImageData or DownloadImageData. */
+interface RawStreamCase {
+  rpc: 'UploadImageData' | 'DownloadImageData';
+  payload: string;
+  /** Returns the raw bytes of each message, given the upload image's id. A download sends exactly one message. */
+  messages: (uploadImageId: string) => Buffer[];
+}
+
+/** Well-formed UploadImageDataRequest messages whose start has invalid UTF-8 in one string field. */
+const UPLOAD_INVALID_UTF8: [string, number[]][] = [
+  ['start.image_id', field(1, field(1, INVALID_UTF8))],
+  ['start.expected_checksum', field(1, field(3, INVALID_UTF8))],
+  ['start.expected_hash_value', field(1, field(4, INVALID_UTF8))],
+];
+
+const RAW_STREAM_CASES: RawStreamCase[] = [
+  ...UNDECODABLE_BYTES.map(([payload, bytes]) => ({
+    rpc: 'UploadImageData' as const,
+    payload: `${payload} as the first message`,
+    messages: () => [Buffer.from(bytes)],
+  })),
+  ...UNDECODABLE_BYTES.map(([payload, bytes]) => ({
+    rpc: 'UploadImageData' as const,
+    payload: `${payload} after a valid start`,
+    messages: (uploadImageId: string) => [Buffer.from(encodedStart(uploadImageId)), Buffer.from(bytes)],
+  })),
+  ...UPLOAD_INVALID_UTF8.map(([name, bytes]) => ({
+    rpc: 'UploadImageData' as const,
+    payload: `invalid UTF-8 in ${name}`,
+    messages: () => [Buffer.from(bytes)],
+  })),
+  ...UNDECODABLE_BYTES.map(([payload, bytes]) => ({
+    rpc: 'DownloadImageData' as const,
+    payload,
+    messages: () => [Buffer.from(bytes)],
+  })),
+  { rpc: 'DownloadImageData', payload: 'invalid UTF-8 in id', messages: () => [Buffer.from(field(1, INVALID_UTF8))] },
+];
+
+function metadataOf(authorization: string | null): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (authorization !== null) metadata.set('authorization', authorization);
+  return metadata;
+}
+
+function outcomeOfError(error: grpc.ServiceError | null | undefined): Outcome {
+  if (error === null || error === undefined) return { code: 'OK', message: '' };
+  return { code: grpc.status[error.code] ?? String(error.code), message: error.details };
+}
+
+/** Sends each buffer as one message of an UploadImageData stream, then half-closes it. */
+function sendRawUpload(client: grpc.Client, messages: Buffer[], authorization: string | null): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const call = client.makeClientStreamRequest(UPLOAD_PATH, identity, identity, metadataOf(authorization), (error) =>
+      resolve(outcomeOfError(error)),
+    );
+    for (const message of messages) call.write(message);
+    call.end();
+  });
+}
+
+/** Sends request bytes to DownloadImageData and reads the stream to its end or its error. */
+function sendRawDownload(client: grpc.Client, bytes: Buffer, authorization: string | null): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const call = client.makeServerStreamRequest(DOWNLOAD_PATH, identity, identity, bytes, metadataOf(authorization));
+    call.on('data', () => {});
+    call.on('error', (error: grpc.ServiceError) => resolve(outcomeOfError(error)));
+    call.on('end', () => resolve(outcomeOfError(null)));
+  });
+}
+
+function sendRawStream(
+  client: grpc.Client,
+  rawCase: RawStreamCase,
+  uploadImageId: string,
+  authorization: string | null,
+): Promise<Outcome> {
+  const messages = rawCase.messages(uploadImageId);
+  if (rawCase.rpc === 'UploadImageData') return sendRawUpload(client, messages, authorization);
+  return sendRawDownload(client, messages[0]!, authorization);
+}
+
 describe.each(testedBackends())('bad input on %s', (backend) => {
   let registry: RegistryHarness;
   let fixture: Fixture;
@@ -420,6 +612,7 @@ describe.each(testedBackends())('bad input on %s', (backend) => {
 
     const image = await member.images.createImage({ image: { name: 'target', tags: ['keep'] } });
     const spare = await member.images.createImage({ image: { name: 'spare' } });
+    const uploadTarget = await member.images.createImage({ image: { name: 'upload-target' } });
     await member.members.createMember({ imageId: image.id, memberId: 'proj-b' });
     await member.members.createMember({ imageId: image.id, memberId: 'proj-c' });
     const imagePage = await member.images.listImages({ pageSize: 1 });
@@ -431,6 +624,7 @@ describe.each(testedBackends())('bad input on %s', (backend) => {
       spareImageId: spare.id,
       imagePageToken: imagePage.nextPageToken,
       memberPageToken: memberPage.nextPageToken,
+      uploadImageId: uploadTarget.id,
     };
 
     rawClient = new grpc.Client(registry.address, grpc.credentials.createInsecure());
@@ -501,6 +695,23 @@ describe.each(testedBackends())('bad input on %s', (backend) => {
     expect(['INTERNAL', 'UNKNOWN']).not.toContain(outcome.code);
   });
 
+  it('chunk past the receive limit leaves the image queued', async () => {
+    const image = await fixture.member.images.createImage({ image: { name: 'oversized-chunk' } });
+    const oversized = chunkMessage(Buffer.alloc(17 * 1024 * 1024, 0x61));
+
+    const outcome = await outcomeOf(sendUpload(fixture.member, [startMessage({ imageId: image.id }), oversized]));
+    expect(outcome.code).toBe('RESOURCE_EXHAUSTED');
+
+    // The status can reach the client before the server has returned the image to QUEUED, so poll for up to 5 s.
+    const deadline = Date.now() + 5_000;
+    let status = (await fixture.member.images.getImage({ id: image.id })).status;
+    while (status !== ImageStatus.IMAGE_STATUS_QUEUED && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      status = (await fixture.member.images.getImage({ id: image.id })).status;
+    }
+    expect(status).toBe(ImageStatus.IMAGE_STATUS_QUEUED);
+  });
+
   it('raw client reaches the service', async () => {
     const bytes = Buffer.from(GetImageRequest.encode({ id: MISSING_IMAGE_ID }).finish());
     const outcome = await sendRaw(rawClient, '/imageregistry.v1.ImageService/GetImage', bytes, memberAuthorization);
@@ -529,6 +740,43 @@ describe.each(testedBackends())('bad input on %s', (backend) => {
         const outcome = await sendRaw(rawClient, pathOf(rpc), bytes, rolelessAuthorization);
         expect({ payload, code: outcome.code }).toEqual({ payload, code: 'PERMISSION_DENIED' });
       }
+    });
+  });
+
+  describe('undecodable stream messages', () => {
+    const namedRawStreamCases = RAW_STREAM_CASES.map((raw) => [`${raw.rpc} rejects ${raw.payload}`, raw] as const);
+    const streamingRpcs = ['UploadImageData', 'DownloadImageData'];
+
+    it.each(namedRawStreamCases)('%s', async (_name, raw) => {
+      const outcome = await sendRawStream(rawClient, raw, fixture.uploadImageId, memberAuthorization);
+      expect(outcome.code).toBe('INVALID_ARGUMENT');
+      expect(outcome.message).not.toBe('');
+    });
+
+    it.each(streamingRpcs)('%s checks the token before decoding', async (rpc) => {
+      for (const raw of RAW_STREAM_CASES.filter((candidate) => candidate.rpc === rpc)) {
+        const outcome = await sendRawStream(rawClient, raw, fixture.uploadImageId, null);
+        expect({ payload: raw.payload, code: outcome.code }).toEqual({ payload: raw.payload, code: 'UNAUTHENTICATED' });
+      }
+    });
+
+    it.each(streamingRpcs)('%s checks roles before decoding', async (rpc) => {
+      for (const raw of RAW_STREAM_CASES.filter((candidate) => candidate.rpc === rpc)) {
+        const outcome = await sendRawStream(rawClient, raw, fixture.uploadImageId, rolelessAuthorization);
+        expect({ payload: raw.payload, code: outcome.code }).toEqual({ payload: raw.payload, code: 'PERMISSION_DENIED' });
+      }
+    });
+
+    it('rejected uploads leave the image queued', async () => {
+      for (const raw of RAW_STREAM_CASES.filter((candidate) => candidate.rpc === 'UploadImageData')) {
+        await sendRawStream(rawClient, raw, fixture.uploadImageId, memberAuthorization);
+      }
+      for (const { call } of UPLOAD_ORDER_CASES) await outcomeOf(call(fixture));
+
+      const image = await fixture.member.images.getImage({ id: fixture.uploadImageId });
+      expect(image.status).toBe(ImageStatus.IMAGE_STATUS_QUEUED);
+      expect(image.size).toBeUndefined();
+      expect((await outcomeOf(fixture.member.data.download(fixture.uploadImageId))).code).toBe('FAILED_PRECONDITION');
     });
   });
 
@@ -621,6 +869,15 @@ describe.each(testedBackends())('bad input on %s', (backend) => {
       ['ListImages as a project with a 300-character id', () => registry.withToken(longProjectToken).images.listImages({})],
       ['CreateMember with a 300-character member_id on a missing image', (f) =>
         f.member.members.createMember({ imageId: MISSING_IMAGE_ID, memberId: 'm'.repeat(300) })],
+      ['UploadImageData with expected_size 2^53 - 1', (f) =>
+        sendUpload(f.member, [startMessage({ imageId: f.uploadImageId, expectedSize: String(Number.MAX_SAFE_INTEGER) })])],
+      ['UploadImageData as a project with a 300-character id', () =>
+        sendUpload(registry.withToken(longProjectToken), [startMessage({ imageId: MISSING_IMAGE_ID })])],
+      ['UploadImageData of a 17 MiB chunk, past the 16 MiB receive limit', async (f) => {
+        const image = await f.member.images.createImage({ image: { name: 'oversized-chunk' } });
+        return sendUpload(f.member, [startMessage({ imageId: image.id }), chunkMessage(Buffer.alloc(17 * 1024 * 1024, 0x61))]);
+      }],
+      ['DownloadImageData of a queued image', (f) => f.member.data.download(f.uploadImageId)],
     ];
     const rawRequests: [string, string, Buffer][] = [
       ...RAW_CASES.map(({ rpc, path, payload, bytes }): [string, string, Buffer] => [`${rpc} with ${payload}`, path, bytes]),
@@ -640,6 +897,9 @@ describe.each(testedBackends())('bad input on %s', (backend) => {
     for (const { rpc, input, call } of BAD_INPUTS) record(`${rpc} with ${input}`, await outcomeOf(call(fixture)));
     for (const [label, call] of extraCalls) record(label, await outcomeOf(call(fixture)));
     for (const [label, path, bytes] of rawRequests) record(label, await sendRaw(rawClient, path, bytes, memberAuthorization));
+    for (const raw of RAW_STREAM_CASES) {
+      record(`${raw.rpc} with ${raw.payload}`, await sendRawStream(rawClient, raw, fixture.uploadImageId, memberAuthorization));
+    }
 
     expect(offenders).toEqual([]);
   });
