@@ -1,6 +1,6 @@
 /** Use cases of image data: streamed upload with verification, download, and cleanup at start. */
 import type { Readable } from 'node:stream';
-import { failedPrecondition, imageNotFound } from '../domain/errors.js';
+import { RegistryError, failedPrecondition, imageNotFound } from '../domain/errors.js';
 import {
   assertCanUpload,
   assertDataMatches,
@@ -38,13 +38,16 @@ export interface UploadStart {
 /**
  * Stores the data of a queued image and makes it active. The image is
  * SAVING while the bytes stream in, under a lease that this process renews;
- * on any failure nothing is stored and the image is QUEUED again.
+ * on any failure nothing is stored and the image is QUEUED again. Nothing
+ * is committed once `cancellation` is aborted, because the chunks may then
+ * have ended early.
  */
 export async function uploadImageData(
   context: RegistryContext,
   caller: Caller,
   start: UploadStart,
   chunks: AsyncIterable<Uint8Array>,
+  cancellation: AbortSignal,
 ): Promise<Image> {
   const id = parseImageId('start.image_id', start.imageId);
   const expected = parseUploadExpectation(start.expectedSize, start.expectedChecksum, start.expectedHashValue);
@@ -55,9 +58,7 @@ export async function uploadImageData(
     const now = context.now();
     assertUploadAllowed(image, await findUploadExpiry(trx, id), now);
     let remainingQuota: number | null = null;
-    // TODO: two uploads of one project that run at once each see the other's
-    // bytes as free, so together they can pass PROJECT_STORAGE_QUOTA by up to
-    // one image; counting bytes reserved by running uploads would close it.
+    // Checked again when committing, since other uploads may finish first.
     if (context.projectStorageQuota >= 0) {
       remainingQuota = context.projectStorageQuota - (await projectStoredBytes(trx, image.owner, id));
     }
@@ -79,7 +80,7 @@ export async function uploadImageData(
   try {
     staged = await context.dataStore.stage(id, chunks, checkTotal);
     assertDataMatches(expected, staged);
-    return await commitUpload(context, id, staged);
+    return await commitUpload(context, id, staged, cancellation);
   } catch (error) {
     await staged?.discard();
     await context.database
@@ -93,7 +94,12 @@ export async function uploadImageData(
   }
 }
 
-async function commitUpload(context: RegistryContext, id: string, staged: StagedImageData): Promise<Image> {
+async function commitUpload(
+  context: RegistryContext,
+  id: string,
+  staged: StagedImageData,
+  cancellation: AbortSignal,
+): Promise<Image> {
   return context.database.write(async (trx) => {
     const image = await findImage(context.database, trx, id, { lock: true });
     // Deleted while the bytes streamed in.
@@ -103,6 +109,15 @@ async function commitUpload(context: RegistryContext, id: string, staged: Staged
         `image ${JSON.stringify(id)} is ${image.status}: another upload took it over; nothing was stored`,
         'UPLOAD_TAKEN_OVER',
       );
+    }
+    if (context.projectStorageQuota >= 0) {
+      // Locks the project's image rows on MySQL, so that concurrent commits
+      // of one project check the quota one after another.
+      const stored = await projectStoredBytes(trx, image.owner, id, { lock: context.database });
+      uploadSizeCheck(image, null, Number.MAX_SAFE_INTEGER, context.projectStorageQuota - stored)(staged.size);
+    }
+    if (cancellation.aborted) {
+      throw new RegistryError('CANCELLED', 'the client cancelled the upload; nothing was stored', 'CANCELLED');
     }
     await staged.commit();
     const now = context.now();

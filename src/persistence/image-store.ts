@@ -168,15 +168,26 @@ export async function abandonUpload(db: Queryable, imageId: string, now: number)
     .where({ id: imageId, status: 'saving' });
 }
 
-/** Returns the bytes of data stored for a project's images, leaving out one image. */
-export async function projectStoredBytes(db: Queryable, owner: string, exceptImageId: string): Promise<number> {
-  const row = (await db('images')
+/**
+ * Returns the bytes of data stored for a project's images, leaving out one
+ * image. With `lock`, the rows read stay locked on MySQL until the
+ * transaction ends.
+ */
+export async function projectStoredBytes(
+  db: Queryable,
+  owner: string,
+  exceptImageId: string,
+  { lock }: { lock?: Database } = {},
+): Promise<number> {
+  let query = db('images')
+    .select('size')
     .where('owner', owner)
     .whereNot('id', exceptImageId)
     .whereNot('status', 'deleted')
-    .sum({ total: 'size' })
-    .first()) as { total: number | string | null } | undefined;
-  return Number(row?.total ?? 0);
+    .whereNotNull('size');
+  if (lock !== undefined) query = lock.forUpdate(query);
+  const rows = (await query) as { size: number | string }[];
+  return rows.reduce((total, row) => total + Number(row.size), 0);
 }
 
 /** Returns which of `ids` name images that exist and are not deleted. */

@@ -143,17 +143,27 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     clientStream<Req, Res>(
       method: string,
       access: Access,
-      run: (caller: Caller, messages: AsyncIterable<Req>, log: { noteImage(message: unknown): void }) => Promise<Res>,
+      run: (
+        caller: Caller,
+        messages: AsyncIterable<Req>,
+        log: { noteImage(message: unknown): void },
+        cancellation: AbortSignal,
+      ) => Promise<Res>,
     ) {
       return (call: ServerReadableStream<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
         const log = record(method, access);
+        // A reset HTTP/2 stream can end the messages as if the client had
+        // finished sending, and only then report the cancellation. The
+        // signal lets `run` check before it commits anything.
+        const cancellation = new AbortController();
         call.once('cancelled', () => {
+          cancellation.abort();
           call.destroy(new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'));
         });
         void (async () => {
           try {
             const caller = await log.authorize(call.metadata);
-            const response = await run(caller, decodedMessages(call), log);
+            const response = await run(caller, decodedMessages(call), log, cancellation.signal);
             log.noteImage(response);
             callback(null, response);
             log.succeeded();

@@ -18,6 +18,7 @@ export async function uploadImageDataFromStream(
   caller: Caller,
   messages: AsyncIterable<UploadImageDataRequest>,
   log: { noteImage(message: unknown): void },
+  cancellation: AbortSignal,
 ): Promise<ProtoImage> {
   const iterator = messages[Symbol.asyncIterator]();
   const first = await iterator.next();
@@ -50,6 +51,7 @@ export async function uploadImageDataFromStream(
       expectedHashValue: start.expectedHashValue,
     },
     chunks(),
+    cancellation,
   );
   return imageToProto(image);
 }

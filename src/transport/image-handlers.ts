@@ -85,8 +85,11 @@ export function imageServiceHandlers(
     reactivateImage: handler.unary('ReactivateImage', 'write', async (caller, request: ReactivateImageRequest) =>
       imageToProto(await reactivateImage(context, caller, request.id)),
     ),
-    uploadImageData: handler.clientStream('UploadImageData', 'write', (caller, messages: AsyncIterable<UploadImageDataRequest>, log) =>
-      uploadImageDataFromStream(context, caller, messages, log),
+    uploadImageData: handler.clientStream(
+      'UploadImageData',
+      'write',
+      (caller, messages: AsyncIterable<UploadImageDataRequest>, log, cancellation) =>
+        uploadImageDataFromStream(context, caller, messages, log, cancellation),
     ),
     downloadImageData: handler.serverStream('DownloadImageData', 'read', (caller, request: DownloadImageDataRequest, call) =>
       downloadImageData(context, caller, request, call),
