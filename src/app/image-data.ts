@@ -29,7 +29,7 @@ export const DATA_CHUNK_BYTES = 256 * 1024;
 
 export interface UploadStart {
   imageId: string;
-  /** An int64 in decimal, or null when the client did not say. */
+  /** An int64 in decimal, or null when the client gave no size. */
   expectedSize: string | null;
   expectedChecksum: string;
   expectedHashValue: string;
@@ -37,8 +37,8 @@ export interface UploadStart {
 
 /**
  * Stores the data of a queued image and makes it active. The image is
- * SAVING while the bytes stream in, under a lease that this process renews;
- * on any failure nothing is stored and the image is QUEUED again. Nothing
+ * SAVING while the bytes stream in, under a lease that this process renews.
+ * On any failure nothing is stored and the image is QUEUED again. Nothing
  * is committed once `cancellation` is aborted, because the chunks may then
  * have ended early.
  */

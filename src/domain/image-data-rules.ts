@@ -1,9 +1,9 @@
-/** Who may upload and download image data, in which status, and within which limits. */
+/** Rules of image data: who may upload and download it, in which status, within which limits. */
 import { RegistryError, failedPrecondition, invalidArgument, permissionDenied, quote } from './errors.js';
 import { isOwnerOrAdmin } from './image-access.js';
 import type { Caller, Image } from './model.js';
 
-/** What the client of an upload says it will send; null means not checked. */
+/** The size and hashes an upload's client expects to send; null means not checked. */
 export interface UploadExpectation {
   size: number | null;
   /** MD5 in lowercase hex. */

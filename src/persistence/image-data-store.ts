@@ -1,5 +1,5 @@
 /**
- * Where image bytes live. The interface is small so that an object store can
+ * Storage of image bytes. The interface is small so that an object store can
  * replace the filesystem without touching handlers: stage a stream, commit
  * it, open it as a stream, delete it.
  */
