@@ -12,7 +12,11 @@ import type { Config } from './platform/config.js';
 import { HealthMonitor } from './platform/health.js';
 import { loadOrCreateSecret } from './platform/jwt-secret.js';
 import { bindServer, createGrpcServer, shutdownServer } from './transport/grpc-server.js';
+import { RunningHandlers } from './transport/call-adapters.js';
 import { TokenVerifier } from './transport/token-verifier.js';
+
+/** How long shutdown waits for cancelled calls to finish their cleanup. */
+const HANDLER_CLEANUP_MS = 5_000;
 
 export interface RunningService {
   /** host:port the server listens on, with the real port when 0 was asked for. */
@@ -72,7 +76,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     throw error;
   }
 
-  const server = createGrpcServer(context, { verifier, logger }, health);
+  const running = new RunningHandlers();
+  const server = createGrpcServer(context, { verifier, logger, running }, health);
   let port: number;
   try {
     port = await bindServer(server, config.GRPC_LISTEN);
@@ -90,6 +95,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     stopping ??= (async () => {
       health.stop();
       await shutdownServer(server, config.SHUTDOWN_GRACE_S * 1000);
+      // Calls cancelled by the shutdown still clean up, and need the pool.
+      await running.settle(HANDLER_CLEANUP_MS);
       await database.close();
       logger.info('image registry stopped');
     })();

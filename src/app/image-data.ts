@@ -52,7 +52,7 @@ export async function uploadImageData(
   const id = parseImageId('start.image_id', start.imageId);
   const expected = parseUploadExpectation(start.expectedSize, start.expectedChecksum, start.expectedHashValue);
 
-  const checkTotal = await context.database.write(async (trx) => {
+  const started = await context.database.write(async (trx) => {
     const { image } = await loadReadableImage(context, trx, caller, id, { lock: true });
     assertCanUpload(caller, image);
     const now = context.now();
@@ -66,8 +66,10 @@ export async function uploadImageData(
     // An announced size over a limit fails before any byte is sent.
     if (expected.size !== null) check(expected.size);
     await startUpload(trx, id, now + context.uploadLeaseMs, now);
-    return check;
+    return { check, takesOver: image.status === 'saving' };
   });
+  const checkTotal = started.check;
+  if (started.takesOver) await context.dataStore.removeStagingOf(id);
 
   const renewal = setInterval(() => {
     renewUploadLease(context.database.knex, id, context.now() + context.uploadLeaseMs).catch((error: unknown) =>
@@ -78,7 +80,7 @@ export async function uploadImageData(
 
   let staged: StagedImageData | undefined;
   try {
-    staged = await context.dataStore.stage(id, chunks, checkTotal);
+    staged = await context.dataStore.stage(id, withIdleTimeout(chunks, context.uploadLeaseMs), checkTotal);
     assertDataMatches(expected, staged);
     return await commitUpload(context, id, staged, cancellation);
   } catch (error) {
@@ -91,6 +93,31 @@ export async function uploadImageData(
     throw error;
   } finally {
     clearInterval(renewal);
+  }
+}
+
+/**
+ * Passes chunks through, and throws DEADLINE_EXCEEDED when none arrives for
+ * `idleMs`, so that a client gone silent does not hold an image SAVING for
+ * as long as its connection lasts.
+ */
+async function* withIdleTimeout(chunks: AsyncIterable<Uint8Array>, idleMs: number): AsyncGenerator<Uint8Array> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RegistryError('DEADLINE_EXCEEDED', `no data arrived for ${idleMs / 1000} s; the upload was ended`, 'UPLOAD_IDLE')),
+        idleMs,
+      );
+    });
+    try {
+      const next = await Promise.race([iterator.next(), idle]);
+      if (next.done) return;
+      yield next.value;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -37,6 +37,8 @@ export interface ImageDataStore {
   listImageIds(): Promise<string[]>;
   /** Deletes staged data older than `ageMs`, which a killed process left behind; returns how many. */
   removeStaleStaging(ageMs: number): Promise<number>;
+  /** Deletes every staged upload of one image, when a new upload takes over from a dead one. */
+  removeStagingOf(imageId: string): Promise<void>;
 }
 
 const STAGING_PREFIX = '.staging-';
@@ -117,6 +119,14 @@ export class FilesystemImageDataStore implements ImageDataStore {
       }
     }
     return removed;
+  }
+
+  async removeStagingOf(imageId: string): Promise<void> {
+    this.pathOf(imageId);
+    const prefix = `${STAGING_PREFIX}${imageId}.`;
+    for (const name of await readdir(this.folder)) {
+      if (name.startsWith(prefix)) await rm(join(this.folder, name), { force: true });
+    }
   }
 
   private pathOf(imageId: string): string {

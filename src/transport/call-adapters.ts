@@ -28,6 +28,30 @@ export type Access = 'read' | 'write';
 export interface HandlerDependencies {
   verifier: TokenVerifier;
   logger: Logger;
+  running: RunningHandlers;
+}
+
+/**
+ * The handlers still running, so that shutdown can wait for their cleanup
+ * (an upload returning its image to QUEUED) before it closes the pool.
+ */
+export class RunningHandlers {
+  private readonly handlers = new Set<Promise<void>>();
+
+  track(handler: Promise<void>): void {
+    this.handlers.add(handler);
+    void handler.finally(() => this.handlers.delete(handler));
+  }
+
+  /** Waits until every running handler has finished, or `timeoutMs` has passed. */
+  async settle(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([Promise.allSettled([...this.handlers]), timeout]);
+    clearTimeout(timer);
+  }
 }
 
 const LOGGED_ID_MAX_CHARS = 64;
@@ -124,7 +148,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     unary<Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) {
       return (call: ServerUnaryCall<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
         const log = record(method, access);
-        void (async () => {
+        dependencies.running.track((async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
@@ -135,7 +159,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
           } catch (error) {
             callback(log.failed(error), null);
           }
-        })();
+        })());
       };
     },
 
@@ -160,7 +184,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
           cancellation.abort();
           call.destroy(new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'));
         });
-        void (async () => {
+        dependencies.running.track((async () => {
           try {
             const caller = await log.authorize(call.metadata);
             const response = await run(caller, decodedMessages(call), log, cancellation.signal);
@@ -170,7 +194,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
           } catch (error) {
             callback(log.failed(error), null);
           }
-        })();
+        })());
       };
     },
 
@@ -182,7 +206,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     ) {
       return (call: ServerWritableStream<Decoded<Req>, Res>): void => {
         const log = record(method, access);
-        void (async () => {
+        dependencies.running.track((async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
@@ -193,7 +217,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
             const status = log.failed(error);
             if (!call.destroyed) call.emit('error', status);
           }
-        })();
+        })());
       };
     },
   };

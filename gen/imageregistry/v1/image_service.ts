@@ -2204,7 +2204,9 @@ export const ImageServiceService = {
    *
    * The first message names the image and may give the expected size, MD5
    * checksum and SHA-512 hash; every later message carries one chunk. Send
-   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB.
+   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB, so
+   * a chunk may hold at most 16 MiB less 16 bytes. An upload that sends no
+   * chunk for UPLOAD_LEASE_S ends with DEADLINE_EXCEEDED.
    * The image goes QUEUED -> SAVING when the upload starts and SAVING ->
    * ACTIVE once all bytes are stored and verified. Only the owner or an
    * admin uploads (else PERMISSION_DENIED).
@@ -2332,7 +2334,9 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
    *
    * The first message names the image and may give the expected size, MD5
    * checksum and SHA-512 hash; every later message carries one chunk. Send
-   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB.
+   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB, so
+   * a chunk may hold at most 16 MiB less 16 bytes. An upload that sends no
+   * chunk for UPLOAD_LEASE_S ends with DEADLINE_EXCEEDED.
    * The image goes QUEUED -> SAVING when the upload starts and SAVING ->
    * ACTIVE once all bytes are stored and verified. Only the owner or an
    * admin uploads (else PERMISSION_DENIED).
@@ -2564,7 +2568,9 @@ export interface ImageServiceClient extends Client {
    *
    * The first message names the image and may give the expected size, MD5
    * checksum and SHA-512 hash; every later message carries one chunk. Send
-   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB.
+   * chunks of 64 KiB to 1 MiB; the server accepts messages up to 16 MiB, so
+   * a chunk may hold at most 16 MiB less 16 bytes. An upload that sends no
+   * chunk for UPLOAD_LEASE_S ends with DEADLINE_EXCEEDED.
    * The image goes QUEUED -> SAVING when the upload starts and SAVING ->
    * ACTIVE once all bytes are stored and verified. Only the owner or an
    * admin uploads (else PERMISSION_DENIED).
