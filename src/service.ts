@@ -88,7 +88,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const host = config.GRPC_LISTEN.slice(0, config.GRPC_LISTEN.lastIndexOf(':'));
   const address = `${host}:${port}`;
   health.start();
-  logger.info({ address, database: target.redacted }, 'image registry listening');
+  // The chosen port is logged even when LOG_LEVEL hides info lines.
+  const listening = logger.isLevelEnabled('info') ? logger.info.bind(logger) : logger.warn.bind(logger);
+  listening({ address, database: target.redacted }, 'image registry listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -97,6 +99,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await shutdownServer(server, config.SHUTDOWN_GRACE_S * 1000);
       // Calls cancelled by the shutdown still clean up, and need the pool.
       await running.settle(HANDLER_CLEANUP_MS);
+      await dataStore.close();
       await database.close();
       logger.info('image registry stopped');
     })();

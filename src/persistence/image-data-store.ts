@@ -3,11 +3,12 @@
  * replace the filesystem without touching handlers: stage a stream, commit
  * it, open it as a stream, delete it.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { StagingWorker } from './staging-worker.js';
 
 /** Data written by `stage` that is not visible until committed. */
 export interface StagedImageData {
@@ -35,6 +36,8 @@ export interface ImageDataStore {
   delete(imageId: string): Promise<void>;
   /** Returns the ids of images with committed data. */
   listImageIds(): Promise<string[]>;
+  /** Releases what the store holds, such as threads; called once at shutdown. */
+  close(): Promise<void>;
   /** Deletes staged data older than `ageMs`, which a killed process left behind; returns how many. */
   removeStaleStaging(ageMs: number): Promise<number>;
   /** Deletes every staged upload of one image, when a new upload takes over from a dead one. */
@@ -50,10 +53,18 @@ const UUID_FILE_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  * disk, so that a reader sees either the old file or the whole new one.
  */
 export class FilesystemImageDataStore implements ImageDataStore {
+  private readonly worker = new StagingWorker();
+
   constructor(private readonly folder: string) {}
 
+  /** Creates the folder and starts the worker thread that writes uploads. */
   async initialize(): Promise<void> {
     await mkdir(this.folder, { recursive: true });
+    this.worker.start();
+  }
+
+  async close(): Promise<void> {
+    await this.worker.stop();
   }
 
   async stage(
@@ -62,32 +73,28 @@ export class FilesystemImageDataStore implements ImageDataStore {
     checkTotal: (bytes: number) => void,
   ): Promise<StagedImageData> {
     const stagingPath = join(this.folder, `${STAGING_PREFIX}${imageId}.${randomUUID()}`);
-    const md5 = createHash('md5');
-    const sha512 = createHash('sha512');
+    const finalPath = this.pathOf(imageId);
+    // Hashing and writing happen in the worker thread, beside the event loop.
+    const upload = await this.worker.openUpload(stagingPath);
     let size = 0;
-    const file = await open(stagingPath, 'wx', 0o600);
+    let hashes: { checksum: string; sha512: string };
     try {
       for await (const chunk of chunks) {
         size += chunk.byteLength;
         checkTotal(size);
-        md5.update(chunk);
-        sha512.update(chunk);
-        // Awaiting each write keeps at most one chunk in memory.
-        await file.write(chunk);
+        await upload.write(chunk);
       }
-      await file.sync();
+      hashes = await upload.finish();
     } catch (error) {
-      await file.close().catch(() => {});
+      await upload.abort();
       await rm(stagingPath, { force: true });
       throw error;
     }
-    await file.close();
 
-    const finalPath = this.pathOf(imageId);
     return {
       size,
-      checksum: md5.digest('hex'),
-      sha512: sha512.digest('hex'),
+      checksum: hashes.checksum,
+      sha512: hashes.sha512,
       commit: () => rename(stagingPath, finalPath),
       discard: () => rm(stagingPath, { force: true }),
     };
