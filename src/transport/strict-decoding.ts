@@ -28,6 +28,8 @@ export function decodeOrMark<T>(message: Decodable<T>, bytes: Uint8Array): T | U
   try {
     return message.decode(new BinaryReader(bytes, decodeUtf8Strictly));
   } catch (error) {
+    // TODO: name the field that failed to decode; the reader reports only a
+    // byte position, and mapping it to a field needs the message's schema.
     const detail = error instanceof TypeError && /encoded data/i.test(error.message) ? 'a string field is not valid UTF-8' : (error as Error).message;
     return new UndecodableRequest(detail);
   }
