@@ -1,7 +1,7 @@
 /** Entry point: reads the configuration, starts the service, stops it on SIGTERM or SIGINT. */
 import { ConfigError, loadConfig } from './platform/config.js';
 import { createLogger, routeGrpcLogs } from './platform/logger.js';
-import { startService } from './service.js';
+import { type RunningService, startService } from './service.js';
 
 async function main(): Promise<void> {
   let config;
@@ -15,19 +15,16 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
   routeGrpcLogs(logger);
 
-  let service;
-  try {
-    service = await startService(config, logger);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    logger.fatal({ err: error }, 'image registry failed to start');
-    process.exit(1);
-  }
-
+  // Installed before the service starts: the "listening" line is logged
+  // during startService, and a signal sent right after it must not find
+  // Node's default handler, which exits at once.
+  let service: RunningService | undefined;
+  let requestedStop: string | undefined;
   const shutdown = (signal: string) => {
+    if (service === undefined) {
+      requestedStop = signal;
+      return;
+    }
     logger.info({ signal }, 'shutting down: no new calls, waiting for running ones');
     service.stop().then(
       () => process.exit(0),
@@ -39,6 +36,18 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    service = await startService(config, logger);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    logger.fatal({ err: error }, 'image registry failed to start');
+    process.exit(1);
+  }
+  if (requestedStop !== undefined) shutdown(requestedStop);
 }
 
 await main();
