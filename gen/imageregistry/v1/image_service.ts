@@ -31,7 +31,7 @@ export const protobufPackage = "imageregistry.v1";
 
 export const protobufFileName = "imageregistry/v1/image_service.proto";
 
-/** Which visibilities ListImages returns. */
+/** The visibilities that ListImages returns. */
 export enum VisibilityFilter {
   /**
    * VISIBILITY_FILTER_UNSPECIFIED - The default listing: everything the caller may list except COMMUNITY
@@ -95,9 +95,9 @@ export function visibilityFilterToJSON(object: VisibilityFilter): string {
 }
 
 /**
- * Which member rows make a SHARED image of another project listable. It
- * never removes PUBLIC images or the caller's own images, and plays no part
- * for an admin.
+ * The member statuses that make a SHARED image of another project listable.
+ * It never removes PUBLIC images or the caller's own images, and plays no
+ * part for an admin.
  */
 export enum MemberStatusFilter {
   /** MEMBER_STATUS_FILTER_UNSPECIFIED - Same as ACCEPTED. */
