@@ -8,10 +8,11 @@ import { sweepImageData } from './app/image-data.js';
 import { Database } from './persistence/database.js';
 import { FilesystemImageDataStore } from './persistence/image-data-store.js';
 import { parseDatabaseUrl } from './persistence/database-url.js';
-import type { Config } from './platform/config.js';
+import { readFileSync } from 'node:fs';
+import { type Config, ConfigError } from './platform/config.js';
 import { HealthMonitor } from './platform/health.js';
 import { loadOrCreateSecret } from './platform/jwt-secret.js';
-import { bindServer, createGrpcServer, shutdownServer } from './transport/grpc-server.js';
+import { type TlsFiles, bindServer, createGrpcServer, shutdownServer } from './transport/grpc-server.js';
 import { RunningHandlers } from './transport/call-adapters.js';
 import { TokenVerifier } from './transport/token-verifier.js';
 
@@ -38,7 +39,27 @@ export function jwtSecretFor(config: Config): string | undefined {
   return loadOrCreateSecret(config.dataDir);
 }
 
+/** Reads the TLS files the configuration names, or returns null to serve without TLS. */
+function readTlsFiles(config: Config): TlsFiles | null {
+  if (config.GRPC_TLS_CERT === undefined || config.GRPC_TLS_KEY === undefined) return null;
+  const read = (variable: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${variable}=${JSON.stringify(path)}: cannot read it: ${(error as Error).message}`,
+      );
+    }
+  };
+  return {
+    certificate: read('GRPC_TLS_CERT', config.GRPC_TLS_CERT),
+    privateKey: read('GRPC_TLS_KEY', config.GRPC_TLS_KEY),
+    clientCa: config.GRPC_TLS_CLIENT_CA === undefined ? null : read('GRPC_TLS_CLIENT_CA', config.GRPC_TLS_CLIENT_CA),
+  };
+}
+
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const tls = readTlsFiles(config);
   const verifier = new TokenVerifier({
     secret: jwtSecretFor(config),
     publicKeyFile: config.AUTH_JWT_PUBLIC_KEY_FILE,
@@ -80,7 +101,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const server = createGrpcServer(context, { verifier, logger, running }, health);
   let port: number;
   try {
-    port = await bindServer(server, config.GRPC_LISTEN);
+    port = await bindServer(server, config.GRPC_LISTEN, tls);
   } catch (error) {
     await database.close();
     throw error;

@@ -49,6 +49,9 @@ const environmentSchema = z.object({
     .pipe(z.number().min(1, 'must be 1 or more'))
     .default(60),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  GRPC_TLS_CERT: optionalText,
+  GRPC_TLS_KEY: optionalText,
+  GRPC_TLS_CLIENT_CA: optionalText,
   SHUTDOWN_GRACE_S: integerText('a whole number of seconds, 0 or more')
     .pipe(z.number().min(0, 'must be 0 or more'))
     .default(10),
@@ -75,6 +78,12 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const config = result.data;
+  if ((config.GRPC_TLS_CERT === undefined) !== (config.GRPC_TLS_KEY === undefined)) {
+    throw new ConfigError('invalid configuration: set GRPC_TLS_CERT and GRPC_TLS_KEY together, or neither');
+  }
+  if (config.GRPC_TLS_CLIENT_CA !== undefined && config.GRPC_TLS_CERT === undefined) {
+    throw new ConfigError('invalid configuration: GRPC_TLS_CLIENT_CA needs GRPC_TLS_CERT and GRPC_TLS_KEY');
+  }
   if (config.AUTH_JWT_PUBLIC_KEY_FILE !== undefined && config.AUTH_JWKS_FILE !== undefined) {
     throw new ConfigError('invalid configuration: set AUTH_JWT_PUBLIC_KEY_FILE or AUTH_JWKS_FILE, not both');
   }

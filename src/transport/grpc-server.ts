@@ -26,10 +26,25 @@ export function createGrpcServer(
   return server;
 }
 
+/** PEM files of the server's TLS identity; with a client CA, clients must present a certificate it signed. */
+export interface TlsFiles {
+  certificate: Buffer;
+  privateKey: Buffer;
+  clientCa: Buffer | null;
+}
+
 /** Binds `address` (host:port; port 0 picks a free one) and returns the bound port. */
-export function bindServer(server: grpc.Server, address: string): Promise<number> {
+export function bindServer(server: grpc.Server, address: string, tls: TlsFiles | null): Promise<number> {
+  const credentials =
+    tls === null
+      ? grpc.ServerCredentials.createInsecure()
+      : grpc.ServerCredentials.createSsl(
+          tls.clientCa,
+          [{ cert_chain: tls.certificate, private_key: tls.privateKey }],
+          tls.clientCa !== null,
+        );
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+    server.bindAsync(address, credentials, (error, port) => {
       if (error) reject(error);
       else resolve(port);
     });
