@@ -28,6 +28,13 @@ import { type RegistryContext, loadReadableImage } from './registry-context.js';
 
 export const DEFAULT_MEMBER_PAGE_SIZE = 100;
 
+/** Checks the form of a request's image id and member id, and returns the image id in lowercase. */
+function parseMemberKey(rawImageId: string, memberId: string): string {
+  const imageId = parseImageId('image_id', rawImageId);
+  validateMemberId('member_id', memberId);
+  return imageId;
+}
+
 function memberExists(imageId: string, memberId: string): RegistryError {
   return new RegistryError(
     'ALREADY_EXISTS',
@@ -48,8 +55,7 @@ export async function createMember(
   rawImageId: string,
   memberId: string,
 ): Promise<Member> {
-  const imageId = parseImageId('image_id', rawImageId);
-  validateMemberId('member_id', memberId);
+  const imageId = parseMemberKey(rawImageId, memberId);
   return context.database.write(async (trx) => {
     const { image } = await loadReadableImage(context, trx, caller, imageId, { lock: true });
     assertCanManageMembers(caller, image);
@@ -77,8 +83,7 @@ export async function getMember(
   rawImageId: string,
   memberId: string,
 ): Promise<Member> {
-  const imageId = parseImageId('image_id', rawImageId);
-  validateMemberId('member_id', memberId);
+  const imageId = parseMemberKey(rawImageId, memberId);
   return context.database.read(async (db) => {
     const { image } = await loadReadableImage(context, db, caller, imageId);
     if (image.visibility !== 'shared' || !canSeeMemberRow(caller, image, memberId)) {
@@ -134,8 +139,7 @@ export async function updateMember(
   memberId: string,
   status: MemberStatus,
 ): Promise<Member> {
-  const imageId = parseImageId('image_id', rawImageId);
-  validateMemberId('member_id', memberId);
+  const imageId = parseMemberKey(rawImageId, memberId);
   return context.database.write(async (trx) => {
     const { image } = await loadReadableImage(context, trx, caller, imageId, { lock: true });
     assertCanAnswerMembership(caller, image, memberId);
@@ -156,8 +160,7 @@ export async function removeMember(
   rawImageId: string,
   memberId: string,
 ): Promise<void> {
-  const imageId = parseImageId('image_id', rawImageId);
-  validateMemberId('member_id', memberId);
+  const imageId = parseMemberKey(rawImageId, memberId);
   await context.database.write(async (trx) => {
     const { image } = await loadReadableImage(context, trx, caller, imageId, { lock: true });
     assertCanManageMembers(caller, image);
