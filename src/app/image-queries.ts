@@ -79,8 +79,8 @@ export async function listImages(context: RegistryContext, caller: Caller, query
 
   const { images, hasMore } = await context.database.read(async (db) => {
     const rows = await selectListedImageRows(db, scope, filters, keys, after, pageSize + 1);
-    const kept = rows.slice(0, countWithinBudget(rows.slice(0, pageSize), PAGE_BYTES_BUDGET));
-    return { images: await hydrateImages(db, kept), hasMore: rows.length > kept.length };
+    const pageRows = rows.slice(0, countWithinBudget(rows.slice(0, pageSize), PAGE_BYTES_BUDGET));
+    return { images: await hydrateImages(db, pageRows), hasMore: rows.length > pageRows.length };
   });
   if (!hasMore) return { images, nextPageToken: '' };
   return { images, nextPageToken: encodePageToken(digest, lastSortValues(images, keys)) };
@@ -89,7 +89,7 @@ export async function listImages(context: RegistryContext, caller: Caller, query
 /**
  * Approximate bytes of image metadata one ListImages response carries at
  * most, below the 4 MiB that gRPC clients accept by default. A page stops
- * before page_size when its images carry much metadata, but holds at least
+ * before page_size when its images carry much metadata, but contains at least
  * one image.
  */
 export const PAGE_BYTES_BUDGET = 3 * 1024 * 1024;
@@ -111,6 +111,12 @@ function lastSortValues(page: Image[], keys: SortKey[]): (string | number)[] {
   return sortValuesOf(page[page.length - 1]!, keys);
 }
 
+function compareCodeUnits(first: string, second: string): number {
+  if (first < second) return -1;
+  if (first > second) return 1;
+  return 0;
+}
+
 /** Checks filter values and puts them in a canonical form, which page tokens are bound to. */
 function normalizeFilters(filters: ImageFilters): ImageFilters {
   let ids = filters.ids;
@@ -130,8 +136,9 @@ function normalizeFilters(filters: ImageFilters): ImageFilters {
     throw invalidArgument('properties', `has ${propertyCount} entries, more than ${MAX_PROPERTIES_PER_IMAGE}`);
   }
   for (const tag of filters.tags) validateTag('tags', tag);
-  const properties = Object.fromEntries(
-    Object.entries(filters.properties).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  const sortedEntries = Object.entries(filters.properties).sort(([first], [second]) =>
+    compareCodeUnits(first, second),
   );
+  const properties = Object.fromEntries(sortedEntries);
   return { ...filters, ids, tags: [...new Set(filters.tags)].sort(), properties };
 }

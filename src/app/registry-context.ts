@@ -1,4 +1,4 @@
-/** What every use case needs: the database, limits from the configuration, and a clock. */
+/** The context every use case needs: the database, limits from the configuration, and a clock. */
 import { randomUUID } from 'node:crypto';
 import { assertReadable } from '../domain/image-access.js';
 import type { Caller, Image, Member } from '../domain/model.js';

@@ -42,8 +42,8 @@ export function invalidArgument(field: string, message: string): RegistryError {
 }
 
 /**
- * The one answer for an image that does not exist, was deleted, or that the
- * caller may not read, so that none of the three can be told apart.
+ * Returns the one error for an image that does not exist, was deleted, or
+ * that the caller may not read, so that a caller cannot distinguish them.
  */
 export function imageNotFound(imageId: string): RegistryError {
   return new RegistryError('NOT_FOUND', `image ${quote(imageId)} not found`, 'IMAGE_NOT_FOUND');

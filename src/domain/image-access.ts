@@ -1,5 +1,5 @@
 /**
- * Who may read, change and delete one image. These functions decide; the
+ * Access rules of one image: who may read, change and delete it. The
  * listing query renders the same rules in SQL (listing-scope.ts).
  */
 import {
@@ -10,11 +10,11 @@ import {
 import type { Caller, Image, Member, Visibility } from './model.js';
 
 /**
- * Whether the caller may read the image. Admins read every image; everyone
- * reads public and community images; a project reads the images it owns; a
- * project reads a shared image on which it has a member row of any status,
- * because only removing the row takes access away. Nobody reads a deleted
- * image.
+ * Returns whether the caller may read the image. Admins read every image,
+ * and everyone reads public and community images. A project reads the
+ * images it owns, and a shared image on which it has a member row of any
+ * status, because only removing the row takes access away. Nobody reads a
+ * deleted image.
  */
 export function canReadImage(
   caller: Caller,
@@ -42,7 +42,7 @@ export function assertReadable(
   }
 }
 
-/** Whether the caller owns the image or is an admin. */
+/** Returns whether the caller owns the image or is an admin. */
 export function isOwnerOrAdmin(caller: Caller, image: Pick<Image, 'owner'>): boolean {
   return caller.isAdmin || image.owner === caller.projectId;
 }
@@ -96,7 +96,7 @@ export function assertCanSetOwner(
   }
 }
 
-/** A protected image cannot be deleted until `protected` is unset. */
+/** Rejects deleting a protected image; `protected` must be unset first. */
 export function assertDeletable(image: Image): void {
   if (image.protected) {
     throw failedPrecondition(
@@ -107,8 +107,8 @@ export function assertDeletable(image: Image): void {
 }
 
 /**
- * The status after deactivating: ACTIVE becomes DEACTIVATED, DEACTIVATED
- * stays, and any other status cannot be deactivated.
+ * Returns the status after deactivating: ACTIVE becomes DEACTIVATED,
+ * DEACTIVATED stays, and any other status cannot be deactivated.
  */
 export function statusAfterDeactivate(image: Image): 'deactivated' {
   if (image.status === 'active' || image.status === 'deactivated') {
@@ -120,7 +120,7 @@ export function statusAfterDeactivate(image: Image): 'deactivated' {
   );
 }
 
-/** The status after reactivating, mirroring statusAfterDeactivate. */
+/** Returns the status after reactivating, mirroring statusAfterDeactivate. */
 export function statusAfterReactivate(image: Image): 'active' {
   if (image.status === 'deactivated' || image.status === 'active') {
     return 'active';

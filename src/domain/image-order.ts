@@ -27,8 +27,9 @@ function isSortField(name: string): name is SortField {
 /**
  * Parses an order_by string: comma-separated fields, each optionally
  * followed by `asc` or `desc`, each field at most once. Empty means
- * `create_time desc`. The result always ends with `id`, in the direction of
- * the last field given, so that the order is total.
+ * `create_time desc`. Unless `id` is named, the result ends with `id` in the
+ * direction of the last field given, so that the order is total. An `id`
+ * named earlier stays where it is, since nothing after a unique key matters.
  */
 export function parseOrderBy(orderBy: string): SortKey[] {
   const text = orderBy.trim() === '' ? DEFAULT_ORDER_BY : orderBy;
@@ -56,7 +57,7 @@ export function parseOrderBy(orderBy: string): SortKey[] {
   return keys;
 }
 
-/** The canonical text of a parsed order, which page tokens are bound to. */
+/** Returns the canonical text of a parsed order, which page tokens are bound to. */
 export function formatOrderBy(keys: readonly SortKey[]): string {
   return keys.map((key) => `${key.field} ${key.descending ? 'desc' : 'asc'}`).join(',');
 }

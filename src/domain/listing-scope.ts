@@ -1,6 +1,6 @@
 /**
- * Which images a ListImages call may return, as data that the listing query
- * renders into SQL. The read predicate in image-access.ts states the same
+ * The listing scope: the images a ListImages call may return, as data that
+ * the listing query renders into SQL. The read predicate in image-access.ts states the same
  * rules for a single image.
  */
 import type { Caller, MemberStatus, Visibility } from './model.js';
@@ -34,10 +34,10 @@ export interface ListingScope {
  * never removes public images or P's own images. For an admin every image is
  * a candidate and member rows play no part.
  *
- * Then the visibility filter applies: the default listing drops community
- * images that P does not own (for admins too, so that a flood of community
- * images does not bury the rest); 'all' drops nothing; a single visibility
- * keeps only images of that visibility.
+ * Then the visibility filter applies. The default listing drops community
+ * images that P does not own, for admins too, so that a flood of community
+ * images does not bury the rest. 'all' drops nothing, and a single
+ * visibility keeps only images of that visibility.
  */
 export function listingScope(
   caller: Caller,

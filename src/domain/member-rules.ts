@@ -1,4 +1,4 @@
-/** Who may add, see, answer and remove the members of a shared image. */
+/** Rules of the members of a shared image: who may add, see, accept or reject, and remove them. */
 import {
   RegistryError,
   failedPrecondition,
@@ -10,7 +10,7 @@ import { isOwnerOrAdmin } from './image-access.js';
 import { validateProjectId } from './image-fields.js';
 import type { Caller, Image } from './model.js';
 
-/** A member id is a project id: 1 to 255 characters, with no whitespace or control characters. */
+/** Checks a member id, which is a project id: 1 to 255 characters, with no whitespace or control characters. */
 export function validateMemberId(field: string, memberId: string): void {
   validateProjectId(field, memberId);
 }
@@ -47,7 +47,7 @@ export function assertCanManageMembers(caller: Caller, image: Image): void {
   }
 }
 
-/** The owner cannot be a member of its own image. */
+/** Rejects the owner as a member of its own image. */
 export function assertMemberIsNotOwner(image: Image, memberId: string): void {
   if (memberId === image.owner) {
     throw invalidArgument(
@@ -58,7 +58,8 @@ export function assertMemberIsNotOwner(image: Image, memberId: string): void {
 }
 
 /**
- * An image has at most `quota` members; a negative quota means no limit.
+ * Rejects a member past the quota: an image has at most `quota` members,
+ * and a negative quota means no limit.
  * `currentCount` must be read while the image row is locked, so that
  * concurrent adds cannot pass the check together.
  */
@@ -73,17 +74,17 @@ export function assertBelowMemberQuota(image: Image, currentCount: number, quota
 }
 
 /**
- * The owner and admins see every member row of an image; a member sees only
- * its own row.
+ * Returns whether the caller may read a member row. The owner and admins
+ * read every row of an image, and a member reads only its own.
  */
 export function canSeeMemberRow(caller: Caller, image: Image, memberId: string): boolean {
   return isOwnerOrAdmin(caller, image) || memberId === caller.projectId;
 }
 
 /**
- * Only the member itself, or an admin, changes a row's status. The owner,
- * who sees the row, is denied; another member, who cannot see it, gets
- * NOT_FOUND.
+ * Allows only the member itself, or an admin, to change a row's status. The
+ * owner, who can read the row, is denied. Another member, who cannot read
+ * it, gets NOT_FOUND.
  */
 export function assertCanAnswerMembership(caller: Caller, image: Image, memberId: string): void {
   if (caller.isAdmin || memberId === caller.projectId) return;

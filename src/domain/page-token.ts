@@ -1,7 +1,7 @@
 /**
  * Opaque keyset page tokens. A token carries the last row's sort values and
  * a digest of what it was made for (the caller's project, every filter and
- * the order). It only says where to resume: which rows the caller may see
+ * the order). It only marks where to resume: which rows the caller may see
  * is decided again on every page, so a forged token selects nothing the
  * caller could not list, and no secret is needed.
  */

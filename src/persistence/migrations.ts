@@ -63,7 +63,7 @@ const createTables: Migration = {
       // page to a response size before loading them.
       table.integer('metadata_bytes').notNullable().defaultTo(0);
       // While SAVING: epoch milliseconds until which the uploading process
-      // holds the upload. A later upload may take over an expired one.
+      // keeps the image. A later upload may take over an expired one.
       table.bigInteger('upload_expires_at').nullable();
       table.bigInteger('create_time').notNullable();
       table.bigInteger('update_time').notNullable();
@@ -85,7 +85,7 @@ const createTables: Migration = {
       withOptions(table);
       table.string('image_id', 36).notNullable().references('id').inTable('images').onDelete('CASCADE');
       table.string('name', 255).notNullable();
-      // TEXT holds 65,535 bytes on MySQL, the limit of a property value.
+      // TEXT stores up to 65,535 bytes on MySQL, the limit of a property value.
       table.text('value').notNullable();
       table.primary(['image_id', 'name']);
     });

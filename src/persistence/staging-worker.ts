@@ -157,7 +157,7 @@ export class StagingUpload {
   async write(chunk: Uint8Array): Promise<void> {
     for (let offset = 0; offset < chunk.byteLength; offset += SLOT_BYTES) {
       // Slots are used in turn and the worker replies in order, so the
-      // oldest message in flight is the one that holds the next slot.
+      // oldest message in flight is the one that uses the next slot.
       if (this.inFlight.length === SLOT_COUNT) await expectOk(this.inFlight.shift()!);
       const piece = chunk.subarray(offset, offset + SLOT_BYTES);
       const slot = this.nextSlot;

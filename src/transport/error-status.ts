@@ -22,7 +22,7 @@ export const INTERNAL_MESSAGE = 'internal error; the server logged the cause';
 
 /**
  * Returns the status for an error thrown by a use case, and whether it is
- * unexpected (a bug, answered INTERNAL with a generic message).
+ * unexpected (a bug, returned as INTERNAL with a generic message).
  */
 export function statusForError(error: unknown): { status: Partial<StatusObject>; unexpected: boolean } {
   if (error instanceof RegistryError) {

@@ -1,8 +1,8 @@
 /**
- * Request decoders that never make grpc-js answer INTERNAL. grpc-js answers
+ * Request decoders that never make grpc-js return INTERNAL. grpc-js returns
  * INTERNAL ("Error deserializing request") when a decoder throws, before any
  * handler runs, so each decoder here returns a marker instead, and the
- * handler adapter answers INVALID_ARGUMENT once authentication has passed.
+ * handler adapter returns INVALID_ARGUMENT once authentication has passed.
  * Strings must be valid UTF-8, as proto3 requires.
  */
 import { BinaryReader } from '@bufbuild/protobuf/wire';

@@ -15,7 +15,7 @@ import { RegistryHarness } from '../support/registry-harness.js';
 const run = promisify(execFile);
 const README_ADDRESS = '127.0.0.1:50051';
 
-/** The shell commands of the walkthrough's sh blocks, continuation lines joined. */
+/** Returns the shell commands of the walkthrough's sh blocks, with continuation lines joined. */
 function walkthroughCommands(): string[] {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const section = readme.split('<!-- walkthrough:start -->')[1]?.split('<!-- walkthrough:end -->')[0];

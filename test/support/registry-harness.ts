@@ -66,7 +66,7 @@ export interface MembersApi {
   deleteMember(request: Partial<DeleteMemberRequest>): Promise<Empty>;
 }
 
-/** What an upload's first message says about the data; all but imageId optional. */
+/** The fields of an upload's first message; all but imageId are optional. */
 export interface UploadStartFields {
   imageId: string;
   expectedSize?: number;

@@ -104,7 +104,7 @@ export function imageStatusToJSON(object: ImageStatus): string {
   }
 }
 
-/** Who may read and list an image. */
+/** The projects that may read and list an image. */
 export enum Visibility {
   /** VISIBILITY_UNSPECIFIED - On input: not given. On create this means SHARED. Never returned. */
   VISIBILITY_UNSPECIFIED = 0,
@@ -118,7 +118,7 @@ export enum Visibility {
    */
   VISIBILITY_SHARED = 3,
   /**
-   * VISIBILITY_COMMUNITY - Readable by every project that knows the id, but listed by default only
+   * VISIBILITY_COMMUNITY - Readable by every project that has the id, but listed by default only
    * for its owner. Other projects see it with visibility COMMUNITY or ALL.
    */
   VISIBILITY_COMMUNITY = 4,

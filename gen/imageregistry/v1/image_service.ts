@@ -177,8 +177,8 @@ export interface ListImagesRequest {
   /**
    * Images per page: 25 when 0, lowered to 1000 when larger. Negative is
    * INVALID_ARGUMENT. A page ends early, with a next_page_token, once its
-   * images carry about 3 MiB of tags and properties; it always holds at
-   * least one image. One image can carry 8.4 MB of properties, so clients
+   * images carry about 3 MiB of tags and properties, and it always contains
+   * at least one image. One image can carry 8.4 MB of properties, so clients
    * should accept responses of up to 16 MiB.
    */
   pageSize: number;
@@ -190,9 +190,10 @@ export interface ListImagesRequest {
   /**
    * Comma-separated fields, each optionally followed by "asc" (the default)
    * or "desc", each at most once, from name, status, create_time,
-   * update_time, size, owner and id. Empty means "create_time desc". The id
-   * always ends the order, in the direction of the last field. Names compare
-   * by code point; status by its enum name; an unset size is the smallest.
+   * update_time, size, owner and id. Empty means "create_time desc". Unless
+   * order_by names id, the order ends with id in the direction of the last
+   * field, so that it is total. Names compare by code point and status by
+   * its enum name, and an unset size is the smallest.
    */
   orderBy: string;
   visibility: VisibilityFilter;
@@ -2069,9 +2070,9 @@ export const ImageServiceService = {
   /**
    * Returns one image the caller may read.
    *
-   * Readable are: every image for an admin; PUBLIC and COMMUNITY images;
-   * images the caller's project owns; SHARED images on which the caller's
-   * project has a member row of any status.
+   * An admin reads every image. Everyone reads PUBLIC and COMMUNITY images.
+   * A project reads the images it owns, and SHARED images on which it has a
+   * member row of any status.
    */
   getImage: {
     path: "/imageregistry.v1.ImageService/GetImage" as const,
@@ -2085,13 +2086,14 @@ export const ImageServiceService = {
   /**
    * Lists the images the caller may see, newest first by default.
    *
-   * The default listing holds PUBLIC images, the caller's own images,
+   * The default listing contains PUBLIC images, the caller's own images,
    * SHARED images the caller's project has ACCEPTED, and no COMMUNITY image
    * of another project. Hidden, KILLED and DELETED images are left out.
-   * INVALID_ARGUMENT for a negative page_size, more than 100 ids or 128
-   * tags or properties, a bad order_by, an updated_after outside the
-   * Timestamp range, or a page_token that does not decode or was made for another
-   * project, other filters or another order.
+   * INVALID_ARGUMENT for a negative page_size, more than 100 ids, or more
+   * than 128 tags or properties. Also INVALID_ARGUMENT for a bad order_by,
+   * an updated_after outside the Timestamp range, or a page_token that does
+   * not decode or was made for another project, other filters or another
+   * order.
    */
   listImages: {
     path: "/imageregistry.v1.ImageService/ListImages" as const,
@@ -2213,8 +2215,8 @@ export const ImageServiceService = {
    *
    * Unlike Glance, which marks some failed uploads KILLED, every failed
    * upload returns the image to QUEUED with nothing stored, so the owner can
-   * simply try again: a client that cancels, a size or hash that does not
-   * match (INVALID_ARGUMENT), or a limit crossed mid-stream
+   * simply try again. Failures are a client that cancels, a size or hash
+   * that does not match (INVALID_ARGUMENT), or a limit crossed mid-stream
    * (RESOURCE_EXHAUSTED: IMAGE_SIZE_CAP per image, PROJECT_STORAGE_QUOTA
    * per owning project). FAILED_PRECONDITION when the image is not QUEUED:
    * another upload is running, or data is stored already. An upload whose
@@ -2266,21 +2268,22 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
   /**
    * Returns one image the caller may read.
    *
-   * Readable are: every image for an admin; PUBLIC and COMMUNITY images;
-   * images the caller's project owns; SHARED images on which the caller's
-   * project has a member row of any status.
+   * An admin reads every image. Everyone reads PUBLIC and COMMUNITY images.
+   * A project reads the images it owns, and SHARED images on which it has a
+   * member row of any status.
    */
   getImage: handleUnaryCall<GetImageRequest, Image>;
   /**
    * Lists the images the caller may see, newest first by default.
    *
-   * The default listing holds PUBLIC images, the caller's own images,
+   * The default listing contains PUBLIC images, the caller's own images,
    * SHARED images the caller's project has ACCEPTED, and no COMMUNITY image
    * of another project. Hidden, KILLED and DELETED images are left out.
-   * INVALID_ARGUMENT for a negative page_size, more than 100 ids or 128
-   * tags or properties, a bad order_by, an updated_after outside the
-   * Timestamp range, or a page_token that does not decode or was made for another
-   * project, other filters or another order.
+   * INVALID_ARGUMENT for a negative page_size, more than 100 ids, or more
+   * than 128 tags or properties. Also INVALID_ARGUMENT for a bad order_by,
+   * an updated_after outside the Timestamp range, or a page_token that does
+   * not decode or was made for another project, other filters or another
+   * order.
    */
   listImages: handleUnaryCall<ListImagesRequest, ListImagesResponse>;
   /**
@@ -2343,8 +2346,8 @@ export interface ImageServiceServer extends UntypedServiceImplementation {
    *
    * Unlike Glance, which marks some failed uploads KILLED, every failed
    * upload returns the image to QUEUED with nothing stored, so the owner can
-   * simply try again: a client that cancels, a size or hash that does not
-   * match (INVALID_ARGUMENT), or a limit crossed mid-stream
+   * simply try again. Failures are a client that cancels, a size or hash
+   * that does not match (INVALID_ARGUMENT), or a limit crossed mid-stream
    * (RESOURCE_EXHAUSTED: IMAGE_SIZE_CAP per image, PROJECT_STORAGE_QUOTA
    * per owning project). FAILED_PRECONDITION when the image is not QUEUED:
    * another upload is running, or data is stored already. An upload whose
@@ -2391,9 +2394,9 @@ export interface ImageServiceClient extends Client {
   /**
    * Returns one image the caller may read.
    *
-   * Readable are: every image for an admin; PUBLIC and COMMUNITY images;
-   * images the caller's project owns; SHARED images on which the caller's
-   * project has a member row of any status.
+   * An admin reads every image. Everyone reads PUBLIC and COMMUNITY images.
+   * A project reads the images it owns, and SHARED images on which it has a
+   * member row of any status.
    */
   getImage(request: GetImageRequest, callback: (error: ServiceError | null, response: Image) => void): ClientUnaryCall;
   getImage(
@@ -2410,13 +2413,14 @@ export interface ImageServiceClient extends Client {
   /**
    * Lists the images the caller may see, newest first by default.
    *
-   * The default listing holds PUBLIC images, the caller's own images,
+   * The default listing contains PUBLIC images, the caller's own images,
    * SHARED images the caller's project has ACCEPTED, and no COMMUNITY image
    * of another project. Hidden, KILLED and DELETED images are left out.
-   * INVALID_ARGUMENT for a negative page_size, more than 100 ids or 128
-   * tags or properties, a bad order_by, an updated_after outside the
-   * Timestamp range, or a page_token that does not decode or was made for another
-   * project, other filters or another order.
+   * INVALID_ARGUMENT for a negative page_size, more than 100 ids, or more
+   * than 128 tags or properties. Also INVALID_ARGUMENT for a bad order_by,
+   * an updated_after outside the Timestamp range, or a page_token that does
+   * not decode or was made for another project, other filters or another
+   * order.
    */
   listImages(
     request: ListImagesRequest,
@@ -2577,8 +2581,8 @@ export interface ImageServiceClient extends Client {
    *
    * Unlike Glance, which marks some failed uploads KILLED, every failed
    * upload returns the image to QUEUED with nothing stored, so the owner can
-   * simply try again: a client that cancels, a size or hash that does not
-   * match (INVALID_ARGUMENT), or a limit crossed mid-stream
+   * simply try again. Failures are a client that cancels, a size or hash
+   * that does not match (INVALID_ARGUMENT), or a limit crossed mid-stream
    * (RESOURCE_EXHAUSTED: IMAGE_SIZE_CAP per image, PROJECT_STORAGE_QUOTA
    * per owning project). FAILED_PRECONDITION when the image is not QUEUED:
    * another upload is running, or data is stored already. An upload whose

@@ -25,12 +25,12 @@ export const protobufPackage = "imageregistry.v1";
 
 export const protobufFileName = "imageregistry/v1/member_service.proto";
 
-/** A consumer project's answer to a shared image. */
+/** A consumer project's decision on a shared image. */
 export enum MemberStatus {
   /** MEMBER_STATUS_UNSPECIFIED - On input: not given. Never returned. */
   MEMBER_STATUS_UNSPECIFIED = 0,
   /**
-   * MEMBER_STATUS_PENDING - Added by the owner, not yet answered. The image is readable but not
+   * MEMBER_STATUS_PENDING - Added by the owner, not yet accepted or rejected. The image is readable but not
    * listed by default.
    */
   MEMBER_STATUS_PENDING = 1,
@@ -904,8 +904,8 @@ export const MemberServiceService = {
     responseDeserialize: (value: Buffer): Member => Member.decode(value),
   },
   /**
-   * Returns one member row. The owner and admins see every row; a member
-   * sees only its own (NOT_FOUND for another's).
+   * Returns one member row. The owner and admins read every row, and a
+   * member reads only its own (NOT_FOUND for another's).
    */
   getMember: {
     path: "/imageregistry.v1.MemberService/GetMember" as const,
@@ -917,8 +917,8 @@ export const MemberServiceService = {
     responseDeserialize: (value: Buffer): Member => Member.decode(value),
   },
   /**
-   * Lists member rows, oldest first. The owner and admins see every row; a
-   * member sees only its own.
+   * Lists member rows, oldest first. The owner and admins read every row,
+   * and a member reads only its own.
    */
   listMembers: {
     path: "/imageregistry.v1.MemberService/ListMembers" as const,
@@ -973,13 +973,13 @@ export interface MemberServiceServer extends UntypedServiceImplementation {
    */
   createMember: handleUnaryCall<CreateMemberRequest, Member>;
   /**
-   * Returns one member row. The owner and admins see every row; a member
-   * sees only its own (NOT_FOUND for another's).
+   * Returns one member row. The owner and admins read every row, and a
+   * member reads only its own (NOT_FOUND for another's).
    */
   getMember: handleUnaryCall<GetMemberRequest, Member>;
   /**
-   * Lists member rows, oldest first. The owner and admins see every row; a
-   * member sees only its own.
+   * Lists member rows, oldest first. The owner and admins read every row,
+   * and a member reads only its own.
    */
   listMembers: handleUnaryCall<ListMembersRequest, ListMembersResponse>;
   /**
@@ -1024,8 +1024,8 @@ export interface MemberServiceClient extends Client {
     callback: (error: ServiceError | null, response: Member) => void,
   ): ClientUnaryCall;
   /**
-   * Returns one member row. The owner and admins see every row; a member
-   * sees only its own (NOT_FOUND for another's).
+   * Returns one member row. The owner and admins read every row, and a
+   * member reads only its own (NOT_FOUND for another's).
    */
   getMember(
     request: GetMemberRequest,
@@ -1043,8 +1043,8 @@ export interface MemberServiceClient extends Client {
     callback: (error: ServiceError | null, response: Member) => void,
   ): ClientUnaryCall;
   /**
-   * Lists member rows, oldest first. The owner and admins see every row; a
-   * member sees only its own.
+   * Lists member rows, oldest first. The owner and admins read every row,
+   * and a member reads only its own.
    */
   listMembers(
     request: ListMembersRequest,
