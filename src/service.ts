@@ -70,7 +70,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
 
   const target = parseDatabaseUrl(config.DATABASE_URL);
-  const database = new Database(target);
+  const database = new Database(target, logger);
   const health = new HealthMonitor(() => database.ping(), logger);
   try {
     await database.migrate(logger);

@@ -11,6 +11,7 @@ import {
 } from '../domain/image-data-rules.js';
 import { parseImageId } from '../domain/image-fields.js';
 import type { Caller, Image } from '../domain/model.js';
+import { runBeyondCall } from '../persistence/call-cancellation.js';
 import type { StagedImageData } from '../persistence/image-data-store.js';
 import {
   abandonUpload,
@@ -85,8 +86,8 @@ export async function uploadImageData(
     return await commitUpload(context, id, staged, cancellation);
   } catch (error) {
     await staged?.discard();
-    await context.database
-      .write((trx) => abandonUpload(trx, id, context.now()))
+    // Runs even when the call has ended: that is when it is needed most.
+    await runBeyondCall(() => context.database.write((trx) => abandonUpload(trx, id, context.now())))
       .catch((abandonError: unknown) =>
         context.logger.warn({ err: abandonError, image_id: id }, 'failed to return an image to queued after a failed upload'),
       );
@@ -144,7 +145,14 @@ async function commitUpload(
       uploadSizeCheck(image, null, Number.MAX_SAFE_INTEGER, context.projectStorageQuota - stored)(staged.size);
     }
     if (cancellation.aborted) {
-      throw new RegistryError('CANCELLED', 'the client cancelled the upload; nothing was stored', 'CANCELLED');
+      const ended = cancellation.reason instanceof RegistryError ? cancellation.reason.kind : 'CANCELLED';
+      throw new RegistryError(
+        ended,
+        ended === 'CANCELLED'
+          ? 'the client cancelled the upload; nothing was stored'
+          : 'the call ended before the upload finished; nothing was stored',
+        ended,
+      );
     }
     await staged.commit();
     const now = context.now();

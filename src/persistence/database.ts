@@ -6,6 +6,7 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import { RegistryError } from '../domain/errors.js';
+import { callAwareClient, throwIfCallEnded } from './call-cancellation.js';
 import { type DatabaseTarget, type Dialect, ensureSqliteFolder } from './database-url.js';
 import { migrationSource } from './migrations.js';
 
@@ -14,6 +15,7 @@ export type Queryable = Knex | Knex.Transaction;
 export interface DatabaseLogger {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
 }
 
 /** How often a transaction that hit a deadlock or lock timeout is tried in all. */
@@ -26,9 +28,14 @@ export class Database {
   readonly knex: Knex;
   readonly dialect: Dialect;
 
-  constructor(target: DatabaseTarget) {
+  /** `log` receives Knex's own warnings, which it otherwise prints to the console. */
+  constructor(target: DatabaseTarget, log?: DatabaseLogger) {
     ensureSqliteFolder(target);
-    this.knex = knexFactory(target.knexConfig);
+    this.knex = knexFactory({
+      ...target.knexConfig,
+      client: callAwareClient(target.dialect) as never,
+      ...(log === undefined ? {} : { log: knexLog(log) }),
+    });
     this.dialect = target.dialect;
   }
 
@@ -106,12 +113,17 @@ export class Database {
 
   /**
    * Runs `work` in a transaction, and runs it again when MySQL reports a
-   * deadlock or a lock wait timeout, a bounded number of times.
+   * deadlock or a lock wait timeout, a bounded number of times. Nothing is
+   * committed once the call it runs for has ended.
    */
   async write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.knex.transaction(work);
+        return await this.knex.transaction(async (trx) => {
+          const result = await work(trx);
+          throwIfCallEnded();
+          return result;
+        });
       } catch (error) {
         if (isLockConflict(error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
           await sleep(5 * attempt + Math.random() * 20);
@@ -135,6 +147,16 @@ export class Database {
   async close(): Promise<void> {
     await this.knex.destroy();
   }
+}
+
+function knexLog(log: DatabaseLogger): Knex.Logger {
+  return {
+    warn: (message: unknown) => log.warn({ detail: String(message) }, 'database driver warning'),
+    error: (message: unknown) => log.warn({ detail: String(message) }, 'database driver error'),
+    deprecate: (method: string, alternative: string) =>
+      log.debug({ method, alternative }, 'database driver deprecation'),
+    debug: (message: unknown) => log.debug({ detail: String(message) }, 'database driver debug'),
+  };
 }
 
 function sleep(ms: number): Promise<void> {

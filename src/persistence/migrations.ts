@@ -20,7 +20,7 @@ async function binaryCollation(knex: Knex): Promise<string> {
 }
 
 async function tableOptions(knex: Knex): Promise<(table: Knex.CreateTableBuilder) => void> {
-  if (knex.client.config.client !== 'mysql2') return () => {};
+  if (knex.client.dialect !== 'mysql') return () => {};
   const collation = await binaryCollation(knex);
   return (table) => {
     table.engine('InnoDB');

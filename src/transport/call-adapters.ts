@@ -18,6 +18,7 @@ import {
 import type { Logger } from 'pino';
 import { RegistryError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
+import { runUntilCallEnds } from '../persistence/call-cancellation.js';
 import { statusForError } from './error-status.js';
 import { UndecodableRequest } from './strict-decoding.js';
 import type { TokenVerifier } from './token-verifier.js';
@@ -140,6 +141,49 @@ class CallRecord {
 
 type Decoded<T> = T | UndecodableRequest;
 
+/** The parts of a grpc-js server call that say when it ends. */
+interface EndingCall {
+  getDeadline(): Date | number;
+  once(event: 'cancelled', listener: () => void): unknown;
+}
+
+/**
+ * Returns a signal that is aborted when the call's deadline passes or the
+ * client cancels it, and a function that stops watching the call.
+ */
+function watchCallEnd(call: EndingCall): { signal: AbortSignal; stopWatching(): void } {
+  const controller = new AbortController();
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const end = (atDeadline: boolean) => {
+    if (controller.signal.aborted) return;
+    controller.abort(
+      atDeadline
+        ? new RegistryError(
+            'DEADLINE_EXCEEDED',
+            "the call's deadline passed before it finished; its changes were not committed",
+            'DEADLINE_EXCEEDED',
+          )
+        : new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'),
+    );
+  };
+  // grpc-js reports the end of its own deadline timer as a cancellation.
+  call.once('cancelled', () => end(Date.now() >= deadlineMs));
+  const remainingMs = deadlineMs - Date.now();
+  // setTimeout takes at most 2^31 - 1 ms; a later deadline is left to grpc-js.
+  const timer = remainingMs <= 2 ** 31 - 1 ? setTimeout(() => end(true), Math.max(remainingMs, 0)) : undefined;
+  return { signal: controller.signal, stopWatching: () => clearTimeout(timer) };
+}
+
+/**
+ * Runs a handler body inside the call's signal, so that its queries stop
+ * when the call ends, and tracks it for shutdown.
+ */
+function runTracked(running: RunningHandlers, call: EndingCall, body: (signal: AbortSignal) => Promise<void>): void {
+  const { signal, stopWatching } = watchCallEnd(call);
+  running.track(runUntilCallEnds(signal, () => body(signal)).finally(stopWatching));
+}
+
 /** Returns the builders of one service's handlers, named `service/method` in logs. */
 export function handlerBuilder(dependencies: HandlerDependencies, service: string) {
   const record = (method: string, access: Access) => new CallRecord(dependencies, `${service}/${method}`, access);
@@ -148,7 +192,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     unary<Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) {
       return (call: ServerUnaryCall<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
         const log = record(method, access);
-        dependencies.running.track((async () => {
+        runTracked(dependencies.running, call, async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
@@ -159,7 +203,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
           } catch (error) {
             callback(log.failed(error), null);
           }
-        })());
+        });
       };
     },
 
@@ -179,22 +223,20 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
         // A reset HTTP/2 stream can end the messages as if the client had
         // finished sending, and only then report the cancellation. The
         // signal lets `run` check before it commits anything.
-        const cancellation = new AbortController();
         call.once('cancelled', () => {
-          cancellation.abort();
           call.destroy(new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'));
         });
-        dependencies.running.track((async () => {
+        runTracked(dependencies.running, call, async (signal) => {
           try {
             const caller = await log.authorize(call.metadata);
-            const response = await run(caller, decodedMessages(call), log, cancellation.signal);
+            const response = await run(caller, decodedMessages(call), log, signal);
             log.noteImage(response);
             callback(null, response);
             log.succeeded();
           } catch (error) {
             callback(log.failed(error), null);
           }
-        })());
+        });
       };
     },
 
@@ -206,7 +248,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     ) {
       return (call: ServerWritableStream<Decoded<Req>, Res>): void => {
         const log = record(method, access);
-        dependencies.running.track((async () => {
+        runTracked(dependencies.running, call, async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
@@ -217,7 +259,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
             const status = log.failed(error);
             if (!call.destroyed) call.emit('error', status);
           }
-        })());
+        });
       };
     },
   };

@@ -2,11 +2,17 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryError } from '../../src/domain/errors.js';
+import { runUntilCallEnds } from '../../src/persistence/call-cancellation.js';
 import { Database } from '../../src/persistence/database.js';
 import { parseDatabaseUrl } from '../../src/persistence/database-url.js';
 import { type TestDatabase, createTestDatabase, testedBackends } from '../support/databases.js';
 
 const silent = pino({ level: 'silent' });
+
+/** A table of its own for tests of transactions, so no foreign key gets in the way. */
+async function createStepsTable(database: Database): Promise<void> {
+  await database.knex.schema.createTable('call_steps', (table) => table.string('step', 32));
+}
 
 describe.each(testedBackends())('database on %s', (backend) => {
   const opened: Database[] = [];
@@ -59,6 +65,43 @@ describe.each(testedBackends())('database on %s', (backend) => {
     await second!.migrate(silent);
     const applied = await second!.knex('knex_migrations').count({ count: '*' }).first();
     expect(Number(applied!.count)).toBe(1);
+  });
+
+  it('call ending mid-transaction commits nothing', async () => {
+    const [database] = await open(1);
+    await createStepsTable(database!);
+    const call = new AbortController();
+    const ended = new RegistryError('DEADLINE_EXCEEDED', 'the deadline passed', 'DEADLINE_EXCEEDED');
+    const outcome = runUntilCallEnds(call.signal, () =>
+      database!.write(async (trx) => {
+        await trx('call_steps').insert({ step: 'one' });
+        call.abort(ended);
+        await trx('call_steps').insert({ step: 'two' });
+      }),
+    );
+    await expect(outcome).rejects.toBe(ended);
+    expect(await database!.knex('call_steps').select('step')).toEqual([]);
+  });
+
+  it('call ending before commit commits nothing', async () => {
+    const [database] = await open(1);
+    await createStepsTable(database!);
+    const call = new AbortController();
+    const outcome = runUntilCallEnds(call.signal, () =>
+      database!.write(async (trx) => {
+        await trx('call_steps').insert({ step: 'only' });
+        call.abort(new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'));
+      }),
+    );
+    await expect(outcome).rejects.toMatchObject({ kind: 'CANCELLED' });
+    expect(await database!.knex('call_steps').select('step')).toEqual([]);
+  });
+
+  it('work outside a call always runs', async () => {
+    const [database] = await open(1);
+    await createStepsTable(database!);
+    await database!.write((trx) => trx('call_steps').insert({ step: 'outside' }));
+    expect(await database!.knex('call_steps').select('step')).toEqual([{ step: 'outside' }]);
   });
 
   it('compares names by code point without padding or case folding', async () => {

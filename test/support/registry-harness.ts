@@ -222,6 +222,11 @@ export class RegistryHarness {
     return this.service.address;
   }
 
+  /** The DATABASE_URL the server runs on, for tests that read or lock rows directly. */
+  get databaseUrl(): string {
+    return this.database.url;
+  }
+
   /** Mints a valid HS256 token for a project. */
   async token(project: string, options: CallerOptions = {}): Promise<string> {
     const roles = options.roles ?? (options.admin ? ['admin'] : ['member']);
