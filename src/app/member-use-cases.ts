@@ -67,7 +67,7 @@ export async function createMember(
     const now = context.now();
     const member: Member = { imageId, memberId, status: 'pending', createTime: now, updateTime: now };
     try {
-      await insertMember(trx, member);
+      await insertMember(trx, member, image.createTime);
     } catch (error) {
       if (isDuplicateKey(error)) throw memberExists(imageId, memberId);
       throw error;

@@ -7,7 +7,7 @@
  */
 import type { Knex } from 'knex';
 import type { ListingScope } from '../domain/listing-scope.js';
-import type { ImageStatus, Visibility } from '../domain/model.js';
+import { type ImageStatus, VISIBILITIES, type Visibility } from '../domain/model.js';
 import { type SortField, type SortKey, type SortValue, UNSET_SIZE_SORT_VALUE } from '../domain/image-order.js';
 import type { Queryable } from './database.js';
 import { IMAGE_COLUMNS, type ImageRow } from './image-rows.js';
@@ -27,24 +27,46 @@ export interface ImageFilters {
   includeHidden: boolean;
 }
 
-/** SQL for each sort field, with `??` standing for its column. */
+/** SQL for each sort field, with `??` standing for its column in `images`. */
 const SORT_EXPRESSIONS: Record<SortField, { sql: string; column: string }> = {
-  name: { sql: '??', column: 'images.name' },
-  status: { sql: '??', column: 'images.status' },
-  create_time: { sql: '??', column: 'images.create_time' },
-  update_time: { sql: '??', column: 'images.update_time' },
+  name: { sql: '??', column: 'name' },
+  status: { sql: '??', column: 'status' },
+  create_time: { sql: '??', column: 'create_time' },
+  update_time: { sql: '??', column: 'update_time' },
   // An unset size sorts as the smallest value on both databases.
-  size: { sql: `COALESCE(??, ${UNSET_SIZE_SORT_VALUE})`, column: 'images.size' },
-  owner: { sql: '??', column: 'images.owner' },
-  id: { sql: '??', column: 'images.id' },
+  size: { sql: `COALESCE(??, ${UNSET_SIZE_SORT_VALUE})`, column: 'size' },
+  owner: { sql: '??', column: 'owner' },
+  id: { sql: '??', column: 'id' },
 };
 
+/**
+ * Member rows carry their image's id and create_time, so the member branch
+ * sorts and resumes on the member index when the order uses only those.
+ */
+const MEMBER_SORT_COLUMNS: Partial<Record<SortField, string>> = {
+  create_time: 'membership.image_create_time',
+  id: 'membership.image_id',
+};
+
+/** A function returning the qualified column of a sort field in one table or branch. */
+type SortColumn = (field: SortField) => string;
+
+const imagesColumn: SortColumn = (field) => `images.${SORT_EXPRESSIONS[field].column}`;
+const memberBranchColumn: SortColumn = (field) => MEMBER_SORT_COLUMNS[field] ?? imagesColumn(field);
+const listedColumn: SortColumn = (field) => `listed.${SORT_EXPRESSIONS[field].column}`;
+
 const NEVER_LISTED_STATUSES: ImageStatus[] = ['killed', 'deleted'];
-const EVERYONE_READS: Visibility[] = ['public', 'community'];
 
 /**
  * Reads up to `limit` image rows of the listing, in the order of `keys`,
  * starting after the row whose sort values are `after`.
+ *
+ * An admin's listing is one scan of `images`. A project's listing is the
+ * union of up to four disjoint branches (public images, community images,
+ * its own images of other visibilities, and shared images it is a member
+ * of). Each branch is read from its own index in order and cut to `limit`
+ * rows before the union is sorted and cut again. So in the default order a
+ * page reads about `limit` rows from each branch, whatever the table sizes.
  */
 export async function selectListedImageRows(
   db: Queryable,
@@ -54,40 +76,102 @@ export async function selectListedImageRows(
   after: readonly SortValue[] | null,
   limit: number,
 ): Promise<ImageRow[]> {
-  const query = db<ImageRow>('images').select(IMAGE_COLUMNS.map((column) => `images.${column}`));
-  query.whereNotIn('images.status', NEVER_LISTED_STATUSES);
-  applyScope(query, scope);
-  applyFilters(query, filters);
-  if (after !== null) applyKeysetStart(query, keys, after);
-  applyOrder(query, keys);
-  return (await query.limit(limit)) as unknown as ImageRow[];
+  const query = listingQuery(db, scope, filters, keys, after, limit);
+  return query === null ? [] : ((await query) as unknown as ImageRow[]);
 }
 
-function applyScope(query: Knex.QueryBuilder, scope: ListingScope): void {
+/** Builds the statement that selectListedImageRows runs, or null when the scope keeps no branch. */
+export function listingQuery(
+  db: Queryable,
+  scope: ListingScope,
+  filters: ImageFilters,
+  keys: readonly SortKey[],
+  after: readonly SortValue[] | null,
+  limit: number,
+): Knex.QueryBuilder | null {
+  const branches = scope.allImages ? [adminBranch(db, scope)] : projectBranches(db, scope);
+  for (const branch of branches) {
+    branch.query.whereNotIn('images.status', NEVER_LISTED_STATUSES);
+    applyFilters(branch.query, filters);
+    if (after !== null) applyKeysetStart(branch.query, keys, after, branch.column);
+    applyOrder(branch.query, keys, branch.column);
+    branch.query.limit(limit);
+  }
+  if (branches.length === 0) return null;
+  if (branches.length === 1) return branches[0]!.query;
+
+  const [first, ...rest] = branches.map((branch, index) => db.select('*').from(branch.query.as(`branch${index}`)));
+  const listed = db.select('*').from(first!.unionAll(rest).as('listed'));
+  applyOrder(listed, keys, listedColumn);
+  return listed.limit(limit);
+}
+
+interface Branch {
+  query: Knex.QueryBuilder;
+  column: SortColumn;
+}
+
+function imagesBranch(db: Queryable, where: (query: Knex.QueryBuilder) => void): Branch {
+  const query = db('images').select(IMAGE_COLUMNS.map((column) => `images.${column}`));
+  where(query);
+  return { query, column: imagesColumn };
+}
+
+/** Returns an admin's only branch: every image, less others' community images in the default listing. */
+function adminBranch(db: Queryable, scope: ListingScope): Branch {
+  return imagesBranch(db, (query) => {
+    applyVisibility(query, scope.visibility);
+    if (scope.dropOthersCommunity) {
+      query.whereNot((othersCommunity) => {
+        othersCommunity.where('images.visibility', 'community').whereNot('images.owner', scope.projectId);
+      });
+    }
+  });
+}
+
+function applyVisibility(query: Knex.QueryBuilder, visibility: Visibility | null): void {
+  if (visibility !== null) query.where('images.visibility', visibility);
+}
+
+/**
+ * Returns the branches of a project's listing whose visibility the scope keeps.
+ * The public and community branches hold every image of their visibility,
+ * so the own branch leaves those visibilities out. Each branch is an
+ * equality on the leading columns of one index, which then yields its rows
+ * in the default order.
+ */
+function projectBranches(db: Queryable, scope: ListingScope): Branch[] {
   const project = scope.projectId;
-  if (!scope.allImages) {
-    query.where((candidates) => {
-      candidates.whereIn('images.visibility', EVERYONE_READS).orWhere('images.owner', project);
-      if (scope.memberStatuses.length > 0) {
-        candidates.orWhere((shared) => {
-          shared.where('images.visibility', 'shared').whereExists((membership) => {
-            membership
-              .select(membership.client.raw('1'))
-              .from('image_members as membership')
-              .whereRaw('?? = ??', ['membership.image_id', 'images.id'])
-              .where('membership.member_id', project)
-              .whereIn('membership.status', scope.memberStatuses);
-          });
-        });
-      }
-    });
+  const keeps = (visibility: Visibility) => scope.visibility === null || scope.visibility === visibility;
+  const branches: Branch[] = [];
+  const everyoneBranches: Visibility[] = [];
+  if (keeps('public')) everyoneBranches.push('public');
+  if (keeps('community') && !scope.dropOthersCommunity) everyoneBranches.push('community');
+  for (const visibility of everyoneBranches) {
+    branches.push(imagesBranch(db, (query) => query.where('images.visibility', visibility)));
   }
-  if (scope.visibility !== null) query.where('images.visibility', scope.visibility);
-  if (scope.dropOthersCommunity) {
-    query.whereNot((othersCommunity) => {
-      othersCommunity.where('images.visibility', 'community').whereNot('images.owner', project);
-    });
+
+  const ownVisibilities = VISIBILITIES.filter((visibility) => keeps(visibility) && !everyoneBranches.includes(visibility));
+  if (ownVisibilities.length > 0) {
+    branches.push(
+      imagesBranch(db, (query) => {
+        query.where('images.owner', project);
+        if (ownVisibilities.length < VISIBILITIES.length) query.whereIn('images.visibility', ownVisibilities);
+      }),
+    );
   }
+
+  if (keeps('shared') && scope.memberStatuses.length > 0) {
+    const query = db('image_members as membership')
+      .join('images', 'images.id', 'membership.image_id')
+      .select(IMAGE_COLUMNS.map((column) => `images.${column}`))
+      .where('membership.member_id', project)
+      .whereIn('membership.status', scope.memberStatuses)
+      .where('images.visibility', 'shared')
+      .whereNot('images.owner', project);
+    branches.push({ query, column: memberBranchColumn });
+  }
+  return branches;
 }
 
 function applyFilters(query: Knex.QueryBuilder, filters: ImageFilters): void {
@@ -126,25 +210,32 @@ function applyFilters(query: Knex.QueryBuilder, filters: ImageFilters): void {
  * Keeps rows that sort after `after`: for keys k1..kn, the disjunction of
  * (k1 = v1 AND … AND k(i-1) = v(i-1) AND ki beyond vi) for each i.
  */
-function applyKeysetStart(query: Knex.QueryBuilder, keys: readonly SortKey[], after: readonly SortValue[]): void {
+function applyKeysetStart(
+  query: Knex.QueryBuilder,
+  keys: readonly SortKey[],
+  after: readonly SortValue[],
+  column: SortColumn,
+): void {
   const disjuncts: string[] = [];
   const bindings: (string | number)[] = [];
   keys.forEach((key, index) => {
     const terms: string[] = [];
     for (let prefix = 0; prefix < index; prefix++) {
-      const equal = SORT_EXPRESSIONS[keys[prefix]!.field];
-      terms.push(`${equal.sql} = ?`);
-      bindings.push(equal.column, after[prefix]!);
+      const field = keys[prefix]!.field;
+      terms.push(`${SORT_EXPRESSIONS[field].sql} = ?`);
+      bindings.push(column(field), after[prefix]!);
     }
-    const expression = SORT_EXPRESSIONS[key.field];
-    terms.push(`${expression.sql} ${key.descending ? '<' : '>'} ?`);
-    bindings.push(expression.column, after[index]!);
+    terms.push(`${SORT_EXPRESSIONS[key.field].sql} ${key.descending ? '<' : '>'} ?`);
+    bindings.push(column(key.field), after[index]!);
     disjuncts.push(`(${terms.join(' AND ')})`);
   });
   query.whereRaw(`(${disjuncts.join(' OR ')})`, bindings);
 }
 
-function applyOrder(query: Knex.QueryBuilder, keys: readonly SortKey[]): void {
+function applyOrder(query: Knex.QueryBuilder, keys: readonly SortKey[], column: SortColumn): void {
   const parts = keys.map((key) => `${SORT_EXPRESSIONS[key.field].sql} ${key.descending ? 'DESC' : 'ASC'}`);
-  query.orderByRaw(parts.join(', '), keys.map((key) => SORT_EXPRESSIONS[key.field].column));
+  query.orderByRaw(
+    parts.join(', '),
+    keys.map((key) => column(key.field)),
+  );
 }

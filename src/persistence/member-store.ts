@@ -38,9 +38,11 @@ export async function countMembers(db: Queryable, imageId: string): Promise<numb
   return Number(row?.count ?? 0);
 }
 
-export async function insertMember(trx: Knex.Transaction, member: Member): Promise<void> {
+/** Inserts a member row, which carries its image's create_time as the listing's sort key. */
+export async function insertMember(trx: Knex.Transaction, member: Member, imageCreateTime: number): Promise<void> {
   await trx('image_members').insert({
     image_id: member.imageId,
+    image_create_time: imageCreateTime,
     member_id: member.memberId,
     status: member.status,
     create_time: member.createTime,

@@ -112,8 +112,65 @@ const createTables: Migration = {
   },
 };
 
+async function hasIndex(knex: Knex, table: string, index: string): Promise<boolean> {
+  const found =
+    knex.client.dialect === 'mysql'
+      ? await knex('information_schema.STATISTICS')
+          .first('INDEX_NAME')
+          .whereRaw('TABLE_SCHEMA = DATABASE()')
+          .where({ TABLE_NAME: table, INDEX_NAME: index })
+      : await knex('sqlite_master').first('name').where({ type: 'index', tbl_name: table, name: index });
+  return found !== undefined;
+}
+
+/**
+ * Copies each image's create_time into its member rows and indexes them by
+ * project, status and that time, so that a project's "shared with me"
+ * images come from one index in the default listing order. Also indexes
+ * images by visibility and owner, for listings filtered on both. An
+ * image's create_time never changes.
+ */
+const addListingKeys: Migration = {
+  async up(knex) {
+    // MySQL commits each ALTER at once, so a start killed halfway leaves
+    // some of the steps done; each step checks first.
+    if (!(await knex.schema.hasColumn('image_members', 'image_create_time'))) {
+      await knex.schema.alterTable('image_members', (table) => {
+        table.bigInteger('image_create_time').notNullable().defaultTo(0);
+      });
+    }
+    await knex('image_members').update({
+      image_create_time: knex('images').select('create_time').where('images.id', knex.ref('image_members.image_id')),
+    });
+    if (!(await hasIndex(knex, 'image_members', 'image_members_member_status_created'))) {
+      await knex.schema.alterTable('image_members', (table) => {
+        table.index(['member_id', 'status', 'image_create_time', 'image_id'], 'image_members_member_status_created');
+      });
+    }
+    // Replaced by the index above, which starts with the same columns.
+    if (await hasIndex(knex, 'image_members', 'image_members_member_status')) {
+      await knex.schema.alterTable('image_members', (table) => table.dropIndex([], 'image_members_member_status'));
+    }
+    if (!(await hasIndex(knex, 'images', 'images_visibility_owner_created'))) {
+      await knex.schema.alterTable('images', (table) => {
+        table.index(['visibility', 'owner', 'create_time', 'id'], 'images_visibility_owner_created');
+      });
+    }
+  },
+
+  async down(knex) {
+    await knex.schema.alterTable('images', (table) => table.dropIndex([], 'images_visibility_owner_created'));
+    await knex.schema.alterTable('image_members', (table) => {
+      table.index(['member_id', 'status', 'image_id'], 'image_members_member_status');
+      table.dropIndex([], 'image_members_member_status_created');
+      table.dropColumn('image_create_time');
+    });
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   '0001_create_tables': createTables,
+  '0002_add_listing_keys': addListingKeys,
 };
 
 /** A Knex migration source that serves the migrations above, in name order. */
