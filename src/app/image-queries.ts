@@ -1,8 +1,13 @@
 /** Use cases that read images: one by id, and pages of the listing. */
-import { invalidArgument } from '../domain/errors.js';
+import { invalidArgument, quote } from '../domain/errors.js';
 import {
   MAX_PROPERTIES_PER_IMAGE,
   MAX_TAGS_PER_IMAGE,
+  NAME_MAX_CHARS,
+  PROJECT_ID_MAX_CHARS,
+  PROPERTY_KEY_MAX_CHARS,
+  charLength,
+  validatePropertyValue,
   parseImageId,
   validateTag,
 } from '../domain/image-fields.js';
@@ -117,6 +122,16 @@ function compareCodeUnits(first: string, second: string): number {
   return 0;
 }
 
+/** The longest container or disk format stored, in characters. */
+const FORMAT_MAX_CHARS = 16;
+
+/** Throws INVALID_ARGUMENT for a filter value longer than its column. */
+function checkFilterLength(field: string, value: string | null, maxChars: number): void {
+  if (value !== null && charLength(value) > maxChars) {
+    throw invalidArgument(field, `${quote(value)} is longer than ${maxChars} characters, so it matches no image`);
+  }
+}
+
 /** Checks filter values and puts them in a canonical form, which page tokens are bound to. */
 function normalizeFilters(filters: ImageFilters): ImageFilters {
   let ids = filters.ids;
@@ -136,6 +151,16 @@ function normalizeFilters(filters: ImageFilters): ImageFilters {
     throw invalidArgument('properties', `has ${propertyCount} entries, more than ${MAX_PROPERTIES_PER_IMAGE}`);
   }
   for (const tag of filters.tags) validateTag('tags', tag);
+  // A value longer than its column can match nothing, and on MySQL a long
+  // enough one would not fit in one statement.
+  checkFilterLength('name', filters.name, NAME_MAX_CHARS);
+  checkFilterLength('owner', filters.owner, PROJECT_ID_MAX_CHARS);
+  checkFilterLength('container_format', filters.containerFormat, FORMAT_MAX_CHARS);
+  checkFilterLength('disk_format', filters.diskFormat, FORMAT_MAX_CHARS);
+  for (const [key, value] of Object.entries(filters.properties)) {
+    checkFilterLength('properties', key, PROPERTY_KEY_MAX_CHARS);
+    validatePropertyValue('properties', key, value);
+  }
   const sortedEntries = Object.entries(filters.properties).sort(([first], [second]) =>
     compareCodeUnits(first, second),
   );

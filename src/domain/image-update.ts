@@ -81,8 +81,7 @@ export function parseImageUpdate(paths: readonly string[], input: ImageInput): I
 }
 
 function addPropertyPath(update: ImageUpdate, key: string, input: ImageInput): void {
-  const field = `update_mask: ${PROPERTY_PATH_PREFIX}${key}`;
-  validatePropertyKey(field, key);
+  validatePropertyKey('update_mask', key);
   if (Object.hasOwn(input.properties, key)) {
     const value = input.properties[key]!;
     validatePropertyValue(`image.properties`, key, value);

@@ -108,7 +108,34 @@ async function replaceProperties(
 ): Promise<void> {
   await trx('image_properties').where('image_id', imageId).delete();
   const rows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
-  if (rows.length > 0) await trx('image_properties').insert(rows);
+  for (const batch of batchesOfBytes(rows, INSERT_BATCH_BYTES)) await trx('image_properties').insert(batch);
+}
+
+/**
+ * Bytes of property text one INSERT carries at most. MySQL escapes quotes
+ * and backslashes in the statement, which can double the size, and 128
+ * values of 64 KiB would pass the default max_allowed_packet of 16 MiB in
+ * one statement.
+ */
+const INSERT_BATCH_BYTES = 1024 * 1024;
+
+/** Splits property rows into batches whose names and values total at most `maxBytes`, one row at least. */
+function batchesOfBytes(rows: PropertyRow[], maxBytes: number): PropertyRow[][] {
+  const batches: PropertyRow[][] = [];
+  let batch: PropertyRow[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const rowBytes = Buffer.byteLength(row.name) + Buffer.byteLength(row.value);
+    if (batch.length > 0 && bytes + rowBytes > maxBytes) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(row);
+    bytes += rowBytes;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
 }
 
 function sameItems(a: readonly string[], b: readonly string[]): boolean {

@@ -21,18 +21,28 @@ const STATUS_BY_KIND: Record<ErrorKind, GrpcStatus> = {
 export const INTERNAL_MESSAGE = 'internal error; the server logged the cause';
 
 /**
+ * Characters of a status message sent at most. The message travels in an
+ * HTTP/2 trailer, and a trailer of megabytes broke the connection.
+ */
+const MAX_MESSAGE_CHARS = 1024;
+
+function boundedMessage(message: string): string {
+  return message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…` : message;
+}
+
+/**
  * Returns the status for an error thrown by a use case, and whether it is
  * unexpected (a bug, returned as INTERNAL with a generic message).
  */
 export function statusForError(error: unknown): { status: Partial<StatusObject>; unexpected: boolean } {
   if (error instanceof RegistryError) {
     return {
-      status: { code: STATUS_BY_KIND[error.kind], details: error.message, metadata: new Metadata() },
+      status: { code: STATUS_BY_KIND[error.kind], details: boundedMessage(error.message), metadata: new Metadata() },
       unexpected: false,
     };
   }
   if (error instanceof InvalidTokenError) {
-    return { status: { code: GrpcStatus.UNAUTHENTICATED, details: error.message }, unexpected: false };
+    return { status: { code: GrpcStatus.UNAUTHENTICATED, details: boundedMessage(error.message) }, unexpected: false };
   }
   return { status: { code: GrpcStatus.INTERNAL, details: INTERNAL_MESSAGE }, unexpected: true };
 }
