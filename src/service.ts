@@ -70,7 +70,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
 
   const target = parseDatabaseUrl(config.DATABASE_URL);
-  const database = new Database(target, logger);
+  const database = new Database(target, {
+    log: logger,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_S * 1000,
+  });
   const health = new HealthMonitor(() => database.ping(), logger);
   try {
     await database.migrate(logger);

@@ -7,10 +7,15 @@
  * takes, and its connection is closed instead of going back to the pool. On
  * SQLite a query runs synchronously and cannot be stopped, so the check
  * before each query is the only one.
+ *
+ * Statements that start or end a transaction always run, and are never
+ * cancelled, because a refused ROLLBACK would leave a transaction open on a
+ * pooled connection. Database.write checks the signal before it commits.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import type { Knex } from 'knex';
+import { RegistryError } from '../domain/errors.js';
 
 const callSignal = new AsyncLocalStorage<AbortSignal>();
 
@@ -29,12 +34,6 @@ export function throwIfCallEnded(): void {
   callSignal.getStore()?.throwIfAborted();
 }
 
-/**
- * Statements that end or start a transaction run even after the call has
- * ended, and are never cancelled: a refused ROLLBACK would leave a
- * transaction open on a pooled connection. Database.write checks the signal
- * before it lets Knex commit.
- */
 const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SET TRANSACTION|START TRANSACTION)\b/i;
 
 function sqlOf(query: unknown): string {
@@ -60,42 +59,71 @@ function dialectClient(dialect: 'mysql' | 'sqlite'): KnexClientClass {
 
 /**
  * Returns the Knex client class for a dialect, extended so that every query
- * honours the signal of the call it runs for.
+ * honours the signal of the call it runs for. On MySQL a statement that has
+ * not answered after `statementTimeoutMs` fails with UNAVAILABLE and its
+ * connection is closed, because a database that hangs instead of refusing
+ * connections would otherwise hold every call that reaches it.
  */
-export function callAwareClient(dialect: 'mysql' | 'sqlite'): KnexClientClass {
+export function callAwareClient(dialect: 'mysql' | 'sqlite', statementTimeoutMs: number): KnexClientClass {
   const Base = dialectClient(dialect);
-  const cancellable = dialect === 'mysql';
+  // SQLite runs each statement synchronously, so no timer can fire during one.
+  const watched = dialect === 'mysql';
 
   return class CallAwareClient extends Base {
     override query(connection: unknown, query: unknown): Promise<unknown> {
       const signal = callSignal.getStore();
-      if (signal === undefined || TRANSACTION_CONTROL.test(sqlOf(query))) return super.query(connection, query);
-      if (signal.aborted) return Promise.reject(signal.reason as Error);
+      const control = TRANSACTION_CONTROL.test(sqlOf(query));
+      if (signal?.aborted && !control) return Promise.reject(signal.reason as Error);
       const running = super.query(connection, query);
-      if (!cancellable) return running;
-      return this.cancelOnAbort(running, connection, signal);
+      if (!watched) return running;
+      return this.watch(running, connection, control ? undefined : signal);
     }
 
-    private async cancelOnAbort(running: Promise<unknown>, connection: unknown, signal: AbortSignal): Promise<unknown> {
+    /** Settles with the statement, or fails when the call ends or the time limit passes. */
+    private async watch(running: Promise<unknown>, connection: unknown, signal: AbortSignal | undefined): Promise<unknown> {
       let cancelling: Promise<unknown> | undefined;
-      const cancel = () => {
+      let timedOut = false;
+      const dispose = (reason: string) => {
         // Closing the connection afterwards also covers a KILL that lands
         // after the query finished, when it would hit the next statement.
-        (connection as { __knex__disposed?: unknown }).__knex__disposed =
-          'closed after cancelling the query of a call that had ended';
+        (connection as { __knex__disposed?: unknown }).__knex__disposed = reason;
+      };
+      const cancel = () => {
+        dispose('closed after cancelling the query of a call that had ended');
         cancelling = this.cancelQuery(connection).catch(() => undefined);
       };
-      signal.addEventListener('abort', cancel, { once: true });
+      let expire: () => void = () => {};
+      const expired = new Promise<void>((resolve) => {
+        expire = resolve;
+      });
+      const timer = setTimeout(() => {
+        timedOut = true;
+        dispose(`closed after a statement got no answer within ${statementTimeoutMs} ms`);
+        // Not awaited: a hung server may not answer the KILL either.
+        void this.cancelQuery(connection).catch(() => undefined);
+        expire();
+      }, statementTimeoutMs);
+      signal?.addEventListener('abort', cancel, { once: true });
       try {
-        const result = await running;
-        if (!signal.aborted) return result;
+        const result = await Promise.race([running, expired]);
+        if (!timedOut && !signal?.aborted) return result;
       } catch (error) {
-        if (!signal.aborted) throw error;
+        if (!timedOut && !signal?.aborted) throw error;
       } finally {
-        signal.removeEventListener('abort', cancel);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', cancel);
       }
-      await cancelling;
-      throw signal.reason as Error;
+      if (signal?.aborted) {
+        await cancelling;
+        throw signal.reason as Error;
+      }
+      // The statement may still finish later; its result is dropped.
+      running.catch(() => undefined);
+      throw new RegistryError(
+        'UNAVAILABLE',
+        `the database did not answer within ${statementTimeoutMs / 1000} s; try again later`,
+        'DATABASE_UNAVAILABLE',
+      );
     }
   };
 }

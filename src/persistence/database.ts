@@ -18,6 +18,15 @@ export interface DatabaseLogger {
   debug(fields: object, message: string): void;
 }
 
+export interface DatabaseOptions {
+  /** Receives Knex's own warnings, which it otherwise prints to the console. */
+  log?: DatabaseLogger;
+  /** How long a MySQL statement may go unanswered before it fails with UNAVAILABLE. */
+  statementTimeoutMs?: number;
+}
+
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
+
 /** How often a transaction that hit a deadlock or lock timeout is tried in all. */
 const MAX_TRANSACTION_ATTEMPTS = 4;
 const MIGRATION_LOCK_WAIT_MS = 120_000;
@@ -28,12 +37,15 @@ export class Database {
   readonly knex: Knex;
   readonly dialect: Dialect;
 
-  /** `log` receives Knex's own warnings, which it otherwise prints to the console. */
-  constructor(target: DatabaseTarget, log?: DatabaseLogger) {
+  constructor(
+    private readonly target: DatabaseTarget,
+    options: DatabaseOptions = {},
+  ) {
     ensureSqliteFolder(target);
+    const { log, statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS } = options;
     this.knex = knexFactory({
       ...target.knexConfig,
-      client: callAwareClient(target.dialect) as never,
+      client: callAwareClient(target.dialect, statementTimeoutMs) as never,
       ...(log === undefined ? {} : { log: knexLog(log) }),
     });
     this.dialect = target.dialect;
@@ -46,34 +58,22 @@ export class Database {
    */
   async migrate(log: DatabaseLogger): Promise<void> {
     const applied =
-      this.dialect === 'mysql' ? await this.migrateUnderAdvisoryLock() : await this.migrateWithRetries(log);
+      this.dialect === 'mysql'
+        ? await this.withMigrationKnex((knex) => migrateUnderAdvisoryLock(knex))
+        : await this.migrateWithRetries(log);
     if (applied.length > 0) log.info({ migrations: applied }, 'applied database migrations');
   }
 
   /**
-   * MySQL ends a GET_LOCK lock with the session that took it, even when the
-   * process is killed. While this instance holds it no other instance is
-   * migrating, so a set Knex lock is left over from a crash and is freed.
+   * Runs `work` with a Knex of its own whose statements have no time limit,
+   * since a migration's ALTER or backfill of a large table takes minutes.
    */
-  private async migrateUnderAdvisoryLock(): Promise<string[]> {
-    const connection = await this.knex.client.acquireConnection();
+  private async withMigrationKnex<T>(work: (knex: Knex) => Promise<T>): Promise<T> {
+    const knex = knexFactory(this.target.knexConfig);
     try {
-      const [rows] = (await this.knex
-        .raw(`SELECT GET_LOCK(${ADVISORY_LOCK_NAME_SQL}, ?) AS acquired`, [MIGRATION_LOCK_WAIT_MS / 1000])
-        .connection(connection)) as [{ acquired: number | null }[]];
-      if (rows[0]?.acquired !== 1) {
-        throw new Error(
-          `timed out after ${MIGRATION_LOCK_WAIT_MS / 1000} s waiting for another instance to finish migrating`,
-        );
-      }
-      try {
-        await this.knex.migrate.forceFreeMigrationsLock({ migrationSource });
-        return await this.applyPendingMigrations();
-      } finally {
-        await this.knex.raw(`SELECT RELEASE_LOCK(${ADVISORY_LOCK_NAME_SQL})`).connection(connection);
-      }
+      return await work(knex);
     } finally {
-      await this.knex.client.releaseConnection(connection);
+      await knex.destroy();
     }
   }
 
@@ -81,7 +81,7 @@ export class Database {
     const started = Date.now();
     for (;;) {
       try {
-        return await this.applyPendingMigrations();
+        return await applyPendingMigrations(this.knex);
       } catch (error) {
         if (!isMigrationRace(error)) throw error;
         if (Date.now() - started > MIGRATION_LOCK_WAIT_MS) {
@@ -97,10 +97,6 @@ export class Database {
     }
   }
 
-  private async applyPendingMigrations(): Promise<string[]> {
-    const [, applied] = (await this.knex.migrate.latest({ migrationSource })) as [number, string[]];
-    return applied;
-  }
 
   /** Runs a query outside a transaction. */
   async read<T>(work: (db: Knex) => Promise<T>): Promise<T> {
@@ -157,6 +153,38 @@ function knexLog(log: DatabaseLogger): Knex.Logger {
       log.debug({ method, alternative }, 'database driver deprecation'),
     debug: (message: unknown) => log.debug({ detail: String(message) }, 'database driver debug'),
   };
+}
+
+/**
+ * MySQL ends a GET_LOCK lock with the session that took it, even when the
+ * process is killed. While this instance holds it no other instance is
+ * migrating, so a set Knex lock is left over from a crash and is freed.
+ */
+async function migrateUnderAdvisoryLock(knex: Knex): Promise<string[]> {
+  const connection = await knex.client.acquireConnection();
+  try {
+    const [rows] = (await knex
+      .raw(`SELECT GET_LOCK(${ADVISORY_LOCK_NAME_SQL}, ?) AS acquired`, [MIGRATION_LOCK_WAIT_MS / 1000])
+      .connection(connection)) as [{ acquired: number | null }[]];
+    if (rows[0]?.acquired !== 1) {
+      throw new Error(
+        `timed out after ${MIGRATION_LOCK_WAIT_MS / 1000} s waiting for another instance to finish migrating`,
+      );
+    }
+    try {
+      await knex.migrate.forceFreeMigrationsLock({ migrationSource });
+      return await applyPendingMigrations(knex);
+    } finally {
+      await knex.raw(`SELECT RELEASE_LOCK(${ADVISORY_LOCK_NAME_SQL})`).connection(connection);
+    }
+  } finally {
+    await knex.client.releaseConnection(connection);
+  }
+}
+
+async function applyPendingMigrations(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -228,6 +256,14 @@ export function isDuplicateKey(error: unknown): boolean {
  */
 export function translateDatabaseError(error: unknown): unknown {
   if (error instanceof RegistryError) return error;
+  // Checked first: MySQL also closes the connection, which looks like an outage.
+  if ((error as DriverError).code === 'ER_NET_PACKET_TOO_LARGE') {
+    return new RegistryError(
+      'RESOURCE_EXHAUSTED',
+      "the request is larger than the database's max_allowed_packet; send less data in one call",
+      'STATEMENT_TOO_LARGE',
+    );
+  }
   if (isConnectionError(error)) {
     return new RegistryError('UNAVAILABLE', 'the database is unreachable; try again later', 'DATABASE_UNAVAILABLE');
   }

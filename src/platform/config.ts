@@ -52,6 +52,9 @@ const environmentSchema = z.object({
   GRPC_TLS_CERT: optionalText,
   GRPC_TLS_KEY: optionalText,
   GRPC_TLS_CLIENT_CA: optionalText,
+  DATABASE_STATEMENT_TIMEOUT_S: integerText('a whole number of seconds, 1 or more')
+    .pipe(z.number().min(1, 'must be 1 or more'))
+    .default(5),
   SHUTDOWN_GRACE_S: integerText('a whole number of seconds, 0 or more')
     .pipe(z.number().min(0, 'must be 0 or more'))
     .default(10),

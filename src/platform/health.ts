@@ -7,13 +7,21 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 
 export const SERVED_SERVICES = ['imageregistry.v1.ImageService', 'imageregistry.v1.MemberService'];
-const PROBE_INTERVAL_MS = 5_000;
+export const PROBE_INTERVAL_MS = 5_000;
+/**
+ * Maximum time a probe waits for the database before it counts as failed. A
+ * stopped or partitioned server accepts the query but never responds, so
+ * without this limit health would stay SERVING for as long as that lasts.
+ */
+export const PROBE_TIMEOUT_MS = 2_000;
 
 export class HealthMonitor {
   readonly implementation = new HealthImplementation({ '': 'NOT_SERVING' });
   private timer: NodeJS.Timeout | undefined;
   private serving = false;
   private stopped = false;
+  /** Whether the last ping has not settled yet. */
+  private pinging = false;
 
   constructor(
     private readonly ping: () => Promise<void>,
@@ -37,13 +45,38 @@ export class HealthMonitor {
   }
 
   private async probe(): Promise<void> {
+    // A ping still pending from the last interval keeps a pool connection
+    // busy, so sending another each interval would use up the pool while the
+    // database hangs.
+    // On MySQL a hung ping ends after DATABASE_STATEMENT_TIMEOUT_S.
+    if (this.pinging) {
+      this.fail(new Error(`the database has not responded to a probe sent over ${PROBE_INTERVAL_MS / 1000} s ago`));
+      return;
+    }
+    this.pinging = true;
+    const ping = this.ping().finally(() => {
+      this.pinging = false;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the database probe timed out after ${PROBE_TIMEOUT_MS / 1000} s`)),
+        PROBE_TIMEOUT_MS,
+      );
+    });
     try {
-      await this.ping();
+      await Promise.race([ping, timeout]);
       this.update(true);
     } catch (error) {
-      if (this.serving) this.logger.error({ err: error }, 'database unreachable; health is NOT_SERVING');
-      this.update(false);
+      this.fail(error);
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  private fail(error: unknown): void {
+    if (this.serving) this.logger.error({ err: error }, 'database unreachable; health is NOT_SERVING');
+    this.update(false);
   }
 
   private update(serving: boolean): void {
