@@ -120,7 +120,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const stop = () => {
     stopping ??= (async () => {
       health.stop();
-      await shutdownServer(server, config.SHUTDOWN_GRACE_S * 1000);
+      await shutdownServer(server, config.SHUTDOWN_GRACE_S * 1000, () => running.endAll());
       // Calls cancelled by the shutdown still clean up, and need the pool.
       await running.settle(HANDLER_CLEANUP_MS);
       await dataStore.close();

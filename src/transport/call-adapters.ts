@@ -33,15 +33,27 @@ export interface HandlerDependencies {
 }
 
 /**
- * The handlers still running, so that shutdown can wait for their cleanup
- * (an upload returning its image to QUEUED) before it closes the pool.
+ * The handlers still running, so that shutdown can end their calls with
+ * UNAVAILABLE and wait for their cleanup (an upload returning its image to
+ * QUEUED) before it closes the pool.
  */
 export class RunningHandlers {
-  private readonly handlers = new Set<Promise<void>>();
+  private readonly handlers = new Map<Promise<void>, (reason: RegistryError) => void>();
 
-  track(handler: Promise<void>): void {
-    this.handlers.add(handler);
+  /** Tracks a handler until it settles; `end` ends its call early with a status. */
+  track(handler: Promise<void>, end: (reason: RegistryError) => void): void {
+    this.handlers.set(handler, end);
     void handler.finally(() => this.handlers.delete(handler));
+  }
+
+  /** Ends every running call with UNAVAILABLE, for a shutdown whose grace period is over. */
+  endAll(): void {
+    const reason = new RegistryError(
+      'UNAVAILABLE',
+      'the server is shutting down and ended the call; try again',
+      'SERVER_SHUTTING_DOWN',
+    );
+    for (const end of this.handlers.values()) end(reason);
   }
 
   /** Waits until every running handler has finished, or `timeoutMs` has passed. */
@@ -50,7 +62,7 @@ export class RunningHandlers {
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, timeoutMs);
     });
-    await Promise.race([Promise.allSettled([...this.handlers]), timeout]);
+    await Promise.race([Promise.allSettled([...this.handlers.keys()]), timeout]);
     clearTimeout(timer);
   }
 }
@@ -148,10 +160,11 @@ interface EndingCall {
 }
 
 /**
- * Returns a signal that is aborted when the call's deadline passes or the
- * client cancels it, and a function that stops watching the call.
+ * Returns a controller whose signal is aborted when the call's deadline
+ * passes or the client cancels it, and a function that stops watching the
+ * call.
  */
-function watchCallEnd(call: EndingCall): { signal: AbortSignal; stopWatching(): void } {
+function watchCallEnd(call: EndingCall): { controller: AbortController; stopWatching(): void } {
   const controller = new AbortController();
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
@@ -172,16 +185,36 @@ function watchCallEnd(call: EndingCall): { signal: AbortSignal; stopWatching(): 
   const remainingMs = deadlineMs - Date.now();
   // setTimeout takes at most 2^31 - 1 ms; a later deadline is left to grpc-js.
   const timer = remainingMs <= 2 ** 31 - 1 ? setTimeout(() => end(true), Math.max(remainingMs, 0)) : undefined;
-  return { signal: controller.signal, stopWatching: () => clearTimeout(timer) };
+  return { controller, stopWatching: () => clearTimeout(timer) };
 }
 
 /**
  * Runs a handler body inside the call's signal, so that its queries stop
- * when the call ends, and tracks it for shutdown.
+ * when the call ends, and tracks it for shutdown. `sendEnd` sends the status
+ * of a call that shutdown ends before the body has answered.
  */
-function runTracked(running: RunningHandlers, call: EndingCall, body: (signal: AbortSignal) => Promise<void>): void {
-  const { signal, stopWatching } = watchCallEnd(call);
-  running.track(runUntilCallEnds(signal, () => body(signal)).finally(stopWatching));
+function runTracked(
+  running: RunningHandlers,
+  call: EndingCall,
+  body: (signal: AbortSignal) => Promise<void>,
+  sendEnd: (status: Partial<StatusObject>) => void,
+): void {
+  const { controller, stopWatching } = watchCallEnd(call);
+  const handler = runUntilCallEnds(controller.signal, () => body(controller.signal)).finally(stopWatching);
+  running.track(handler, (reason) => {
+    if (!controller.signal.aborted) controller.abort(reason);
+    sendEnd(statusForError(reason).status);
+  });
+}
+
+/** Wraps a unary callback so that only its first use sends anything. */
+function answerOnce<Res>(callback: sendUnaryData<Res>): sendUnaryData<Res> {
+  let answered = false;
+  return (error, value) => {
+    if (answered) return;
+    answered = true;
+    callback(error, value);
+  };
 }
 
 /** Returns the builders of one service's handlers, named `service/method` in logs. */
@@ -190,8 +223,9 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
 
   return {
     unary<Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) {
-      return (call: ServerUnaryCall<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
+      return (call: ServerUnaryCall<Decoded<Req>, Res>, sendResult: sendUnaryData<Res>): void => {
         const log = record(method, access);
+        const callback = answerOnce(sendResult);
         runTracked(dependencies.running, call, async () => {
           try {
             const caller = await log.authorize(call.metadata);
@@ -203,7 +237,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
           } catch (error) {
             callback(log.failed(error), null);
           }
-        });
+        }, (status) => callback(status, null));
       };
     },
 
@@ -218,8 +252,9 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
         cancellation: AbortSignal,
       ) => Promise<Res>,
     ) {
-      return (call: ServerReadableStream<Decoded<Req>, Res>, callback: sendUnaryData<Res>): void => {
+      return (call: ServerReadableStream<Decoded<Req>, Res>, sendResult: sendUnaryData<Res>): void => {
         const log = record(method, access);
+        const callback = answerOnce(sendResult);
         // A reset HTTP/2 stream can end the messages as if the client had
         // finished sending, and only then report the cancellation. The
         // signal lets `run` check before it commits anything.
@@ -236,6 +271,10 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
           } catch (error) {
             callback(log.failed(error), null);
           }
+        }, (status) => {
+          callback(status, null);
+          // Ends the body's wait for the next message.
+          call.destroy(new RegistryError('UNAVAILABLE', status.details ?? '', 'SERVER_SHUTTING_DOWN'));
         });
       };
     },
@@ -248,18 +287,25 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     ) {
       return (call: ServerWritableStream<Decoded<Req>, Res>): void => {
         const log = record(method, access);
+        let ended = false;
+        const fail = (status: Partial<StatusObject>) => {
+          if (ended) return;
+          ended = true;
+          if (!call.destroyed) call.emit('error', status);
+        };
         runTracked(dependencies.running, call, async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
             await run(caller, decoded(call.request), call);
+            if (ended) return;
+            ended = true;
             call.end();
             log.succeeded();
           } catch (error) {
-            const status = log.failed(error);
-            if (!call.destroyed) call.emit('error', status);
+            fail(log.failed(error));
           }
-        });
+        }, fail);
       };
     },
   };

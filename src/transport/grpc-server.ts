@@ -51,12 +51,27 @@ export function bindServer(server: grpc.Server, address: string, tls: TlsFiles |
   });
 }
 
-/** Stops taking calls and waits for running ones, cancelling them after `graceMs`. */
-export function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+/** Time given to statuses sent at the end of the grace period to reach the clients. */
+const STATUS_FLUSH_MS = 100;
+
+/**
+ * Stops taking calls and waits for running ones. After `graceMs` it ends
+ * those still running with `endRunningCalls`, then closes every connection.
+ */
+export function shutdownServer(
+  server: grpc.Server,
+  graceMs: number,
+  endRunningCalls: () => void = () => {},
+): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
+      // Calls still running get UNAVAILABLE, which clients retry, and not
+      // the CANCELLED that a forced shutdown alone would give them.
+      endRunningCalls();
+      setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, STATUS_FLUSH_MS);
     }, graceMs);
     server.tryShutdown(() => {
       clearTimeout(timer);

@@ -88,7 +88,7 @@ export async function downloadImageData(
   }
 }
 
-/** Writes one message, waiting while grpc-js's buffer is full; throws if the client goes away. */
+/** Writes one message, waiting while grpc-js's buffer is full; throws if the client goes away or the call is ended. */
 async function write(call: DownloadCall, message: DownloadImageDataResponse): Promise<void> {
   if (call.cancelled) throw new RegistryError('CANCELLED', 'the client cancelled the download', 'CANCELLED');
   if (call.write(message)) return;
@@ -101,11 +101,18 @@ async function write(call: DownloadCall, message: DownloadImageDataResponse): Pr
       stopWaiting();
       reject(new RegistryError('CANCELLED', 'the client cancelled the download', 'CANCELLED'));
     };
+    // Shutdown ends a call by emitting its status as an error.
+    const onEnded = (status: unknown) => {
+      stopWaiting();
+      reject(status instanceof Error ? status : new RegistryError('UNAVAILABLE', 'the call was ended', 'CALL_ENDED'));
+    };
     const stopWaiting = () => {
       call.off('drain', onDrain);
       call.off('cancelled', onCancelled);
+      call.off('error', onEnded);
     };
     call.on('drain', onDrain);
     call.on('cancelled', onCancelled);
+    call.on('error', onEnded);
   });
 }
