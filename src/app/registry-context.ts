@@ -5,7 +5,7 @@ import type { Caller, Image, Member } from '../domain/model.js';
 import type { Logger } from 'pino';
 import type { Database, Queryable } from '../persistence/database.js';
 import type { ImageDataStore } from '../persistence/image-data-store.js';
-import { findImage } from '../persistence/image-store.js';
+import { findImage, findImageAndMembership } from '../persistence/image-store.js';
 import { findMember } from '../persistence/member-store.js';
 
 export interface RegistryContext {
@@ -45,10 +45,20 @@ export async function loadReadableImage(
   imageId: string,
   { lock = false } = {},
 ): Promise<{ image: Image; callerMembership: Member | null }> {
-  const image = await findImage(context.database, db, imageId, { lock });
+  let image: Image | null;
   let callerMembership: Member | null = null;
-  if (image !== null && image.visibility === 'shared' && image.owner !== caller.projectId) {
-    callerMembership = await findMember(db, imageId, caller.projectId);
+  if (lock) {
+    image = await findImage(context.database, db, imageId, { lock });
+    if (image !== null && image.visibility === 'shared' && image.owner !== caller.projectId) {
+      callerMembership = await findMember(db, imageId, caller.projectId);
+    }
+  } else {
+    const found = await findImageAndMembership(db, imageId, caller.projectId);
+    image = found.image;
+    // Member rows stay when an image stops being shared, and then grant nothing.
+    if (image !== null && image.visibility === 'shared' && image.owner !== caller.projectId) {
+      callerMembership = found.membership;
+    }
   }
   assertReadable(caller, image, imageId, callerMembership);
   return { image, callerMembership };

@@ -1,6 +1,6 @@
 /** Named operations on images, their tags and their properties. */
 import type { Knex } from 'knex';
-import { type Image, type ImageStatus, emptyRecord } from '../domain/model.js';
+import { type Image, type ImageStatus, type Member, type MemberStatus, emptyRecord } from '../domain/model.js';
 import type { Database, Queryable } from './database.js';
 import {
   IMAGE_COLUMNS,
@@ -50,6 +50,57 @@ export async function findImage(
   if (row === undefined) return null;
   const [image] = await hydrateImages(db, [row]);
   return image!;
+}
+
+/** An image row with the columns of one project's member row on it, null when it has none. */
+interface ImageWithMembershipRow extends ImageRow {
+  membership_status: string | null;
+  membership_create_time: number | string | null;
+  membership_update_time: number | string | null;
+}
+
+/**
+ * Loads one image, deleted ones included, and `projectId`'s member row on
+ * it, without locking. The image with its member row, its tags and its
+ * properties are three queries sent at once, so a read costs one round
+ * trip on MySQL.
+ */
+export async function findImageAndMembership(
+  db: Queryable,
+  id: string,
+  projectId: string,
+): Promise<{ image: Image | null; membership: Member | null }> {
+  const [rows, tagRows, propertyRows] = await Promise.all([
+    db<ImageRow>('images')
+      .select(IMAGE_COLUMNS.map((column) => `images.${column}`))
+      .select({
+        membership_status: 'membership.status',
+        membership_create_time: 'membership.create_time',
+        membership_update_time: 'membership.update_time',
+      })
+      .leftJoin('image_members as membership', (join) => {
+        join.on('membership.image_id', '=', 'images.id').andOn('membership.member_id', '=', db.raw('?', [projectId]));
+      })
+      .where('images.id', id) as unknown as Promise<ImageWithMembershipRow[]>,
+    db<TagRow>('image_tags').select('image_id', 'tag').where('image_id', id).orderBy('tag'),
+    db<PropertyRow>('image_properties').select('image_id', 'name', 'value').where('image_id', id),
+  ]);
+  const row = rows[0];
+  if (row === undefined) return { image: null, membership: null };
+  const properties = emptyRecord();
+  for (const { name, value } of propertyRows) properties[name] = value;
+  const image = imageFromRows(row, tagRows.map((tagRow) => tagRow.tag), properties);
+  const membership: Member | null =
+    row.membership_status === null
+      ? null
+      : {
+          imageId: id,
+          memberId: projectId,
+          status: row.membership_status as MemberStatus,
+          createTime: Number(row.membership_create_time),
+          updateTime: Number(row.membership_update_time),
+        };
+  return { image, membership };
 }
 
 /** Returns whether any image, deleted or not, ever had this id. */
