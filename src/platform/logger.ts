@@ -18,14 +18,32 @@ function serializeError(error: Error): object {
   return serialized;
 }
 
+/**
+ * Creates the service's logger, which writes JSON lines to stdout. Writes
+ * are asynchronous: lines logged while a write is under way go out together
+ * in the next one. A synchronous write per call line took a fifth of the
+ * server's CPU under load. The lines still buffered are written when the
+ * process exits, except after SIGKILL.
+ */
 export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { service: 'image-registry' },
-    serializers: { err: serializeError },
-    // Never log credentials, whichever field they travel in.
-    redact: ['authorization', '*.authorization', 'token', '*.token'],
+  const destination = pino.destination({ dest: 1, sync: false });
+  process.on('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout is gone or not writable at exit; nothing else can take the lines.
+    }
   });
+  return pino(
+    {
+      level,
+      base: { service: 'image-registry' },
+      serializers: { err: serializeError },
+      // Never log credentials, whichever field they travel in.
+      redact: ['authorization', '*.authorization', 'token', '*.token'],
+    },
+    destination,
+  );
 }
 
 /** Sends grpc-js's internal warnings and errors to the service's log. */

@@ -157,6 +157,13 @@ type Decoded<T> = T | UndecodableRequest;
 interface EndingCall {
   getDeadline(): Date | number;
   once(event: 'cancelled', listener: () => void): unknown;
+  off(event: 'cancelled', listener: () => void): unknown;
+}
+
+/** A call's end watch: its controller, and a function that stops the watch once the call is answered. */
+interface CallWatch {
+  controller: AbortController;
+  stopWatching(): void;
 }
 
 /**
@@ -164,7 +171,7 @@ interface EndingCall {
  * passes or the client cancels it, and a function that stops watching the
  * call.
  */
-function watchCallEnd(call: EndingCall): { controller: AbortController; stopWatching(): void } {
+function watchCallEnd(call: EndingCall): CallWatch {
   const controller = new AbortController();
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
@@ -180,12 +187,20 @@ function watchCallEnd(call: EndingCall): { controller: AbortController; stopWatc
         : new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'),
     );
   };
-  // grpc-js reports the end of its own deadline timer as a cancellation.
-  call.once('cancelled', () => end(Date.now() >= deadlineMs));
+  // grpc-js reports the end of its own deadline timer as a cancellation,
+  // and also emits 'cancelled' after every answered call.
+  const onCancelled = () => end(Date.now() >= deadlineMs);
+  call.once('cancelled', onCancelled);
   const remainingMs = deadlineMs - Date.now();
   // setTimeout takes at most 2^31 - 1 ms; a later deadline is left to grpc-js.
   const timer = remainingMs <= 2 ** 31 - 1 ? setTimeout(() => end(true), Math.max(remainingMs, 0)) : undefined;
-  return { controller, stopWatching: () => clearTimeout(timer) };
+  return {
+    controller,
+    stopWatching: () => {
+      clearTimeout(timer);
+      call.off('cancelled', onCancelled);
+    },
+  };
 }
 
 /**
@@ -195,11 +210,11 @@ function watchCallEnd(call: EndingCall): { controller: AbortController; stopWatc
  */
 function runTracked(
   running: RunningHandlers,
-  call: EndingCall,
+  watch: CallWatch,
   body: (signal: AbortSignal) => Promise<void>,
   sendEnd: (status: Partial<StatusObject>) => void,
 ): void {
-  const { controller, stopWatching } = watchCallEnd(call);
+  const { controller, stopWatching } = watch;
   const handler = runUntilCallEnds(controller.signal, () => body(controller.signal)).finally(stopWatching);
   running.track(handler, (reason) => {
     if (!controller.signal.aborted) controller.abort(reason);
@@ -207,12 +222,13 @@ function runTracked(
   });
 }
 
-/** Wraps a unary callback so that only its first use sends anything. */
-function answerOnce<Res>(callback: sendUnaryData<Res>): sendUnaryData<Res> {
+/** Wraps a unary callback so that only its first use sends anything, and stops the watch before it does. */
+function answerOnce<Res>(callback: sendUnaryData<Res>, watch: CallWatch): sendUnaryData<Res> {
   let answered = false;
   return (error, value) => {
     if (answered) return;
     answered = true;
+    watch.stopWatching();
     callback(error, value);
   };
 }
@@ -225,8 +241,9 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     unary<Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) {
       return (call: ServerUnaryCall<Decoded<Req>, Res>, sendResult: sendUnaryData<Res>): void => {
         const log = record(method, access);
-        const callback = answerOnce(sendResult);
-        runTracked(dependencies.running, call, async () => {
+        const watch = watchCallEnd(call);
+        const callback = answerOnce(sendResult, watch);
+        runTracked(dependencies.running, watch, async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
@@ -254,14 +271,15 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     ) {
       return (call: ServerReadableStream<Decoded<Req>, Res>, sendResult: sendUnaryData<Res>): void => {
         const log = record(method, access);
-        const callback = answerOnce(sendResult);
+        const watch = watchCallEnd(call);
+        const callback = answerOnce(sendResult, watch);
         // A reset HTTP/2 stream can end the messages as if the client had
         // finished sending, and only then report the cancellation. The
         // signal lets `run` check before it commits anything.
         call.once('cancelled', () => {
           call.destroy(new RegistryError('CANCELLED', 'the client cancelled the call', 'CANCELLED'));
         });
-        runTracked(dependencies.running, call, async (signal) => {
+        runTracked(dependencies.running, watch, async (signal) => {
           try {
             const caller = await log.authorize(call.metadata);
             const response = await run(caller, decodedMessages(call), log, signal);
@@ -287,19 +305,22 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
     ) {
       return (call: ServerWritableStream<Decoded<Req>, Res>): void => {
         const log = record(method, access);
+        const watch = watchCallEnd(call);
         let ended = false;
         const fail = (status: Partial<StatusObject>) => {
           if (ended) return;
           ended = true;
+          watch.stopWatching();
           if (!call.destroyed) call.emit('error', status);
         };
-        runTracked(dependencies.running, call, async () => {
+        runTracked(dependencies.running, watch, async () => {
           try {
             const caller = await log.authorize(call.metadata);
             log.noteImage(call.request);
             await run(caller, decoded(call.request), call);
             if (ended) return;
             ended = true;
+            watch.stopWatching();
             call.end();
             log.succeeded();
           } catch (error) {
