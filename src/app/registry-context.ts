@@ -53,7 +53,7 @@ export async function loadReadableImage(
       callerMembership = await findMember(db, imageId, caller.projectId);
     }
   } else {
-    const found = await findImageAndMembership(db, imageId, caller.projectId);
+    const found = await findImageAndMembership(context.database, db, imageId, caller.projectId);
     image = found.image;
     // Member rows stay when an image stops being shared, and then grant nothing.
     if (image !== null && image.visibility === 'shared' && image.owner !== caller.projectId) {

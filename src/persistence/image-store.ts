@@ -1,5 +1,6 @@
 /** Named operations on images, their tags and their properties. */
 import type { Knex } from 'knex';
+import { metadataBytes } from '../domain/image-fields.js';
 import { type Image, type ImageStatus, type Member, type MemberStatus, emptyRecord } from '../domain/model.js';
 import type { Database, Queryable } from './database.js';
 import {
@@ -52,44 +53,72 @@ export async function findImage(
   return image!;
 }
 
-/** An image row with the columns of one project's member row on it, null when it has none. */
-interface ImageWithMembershipRow extends ImageRow {
+/**
+ * An image row with the columns of one project's member row on it (null
+ * when it has none), and its tags and properties aggregated as JSON.
+ */
+interface ImageReadRow extends ImageRow {
   membership_status: string | null;
   membership_create_time: number | string | null;
   membership_update_time: number | string | null;
+  tags_json: string | string[] | null;
+  properties_json: string | Record<string, string> | null;
 }
+
+/** SQL aggregates of tags and properties as JSON, per dialect. */
+const JSON_AGGREGATES = {
+  mysql: { tags: 'JSON_ARRAYAGG(??)', properties: 'JSON_OBJECTAGG(??, ??)' },
+  sqlite: { tags: 'json_group_array(??)', properties: 'json_group_object(??, ??)' },
+};
 
 /**
  * Loads one image, deleted ones included, and `projectId`'s member row on
- * it, without locking. The image with its member row, its tags and its
- * properties are three queries sent at once, so a read costs one round
- * trip on MySQL.
+ * it, without locking, in one statement: tags and properties come as JSON
+ * aggregates. MariaDB cuts an aggregate at group_concat_max_len (1 MiB by
+ * default), so when the aggregated bytes differ from the row's
+ * metadata_bytes, the tags and properties are read again with plain queries.
  */
 export async function findImageAndMembership(
+  database: Database,
   db: Queryable,
   id: string,
   projectId: string,
 ): Promise<{ image: Image | null; membership: Member | null }> {
-  const [rows, tagRows, propertyRows] = await Promise.all([
-    db<ImageRow>('images')
-      .select(IMAGE_COLUMNS.map((column) => `images.${column}`))
-      .select({
-        membership_status: 'membership.status',
-        membership_create_time: 'membership.create_time',
-        membership_update_time: 'membership.update_time',
-      })
-      .leftJoin('image_members as membership', (join) => {
-        join.on('membership.image_id', '=', 'images.id').andOn('membership.member_id', '=', db.raw('?', [projectId]));
-      })
-      .where('images.id', id) as unknown as Promise<ImageWithMembershipRow[]>,
-    db<TagRow>('image_tags').select('image_id', 'tag').where('image_id', id).orderBy('tag'),
-    db<PropertyRow>('image_properties').select('image_id', 'name', 'value').where('image_id', id),
-  ]);
+  const aggregates = JSON_AGGREGATES[database.dialect];
+  const rows = (await db('images')
+    .select(IMAGE_COLUMNS.map((column) => `images.${column}`))
+    .select({
+      membership_status: 'membership.status',
+      membership_create_time: 'membership.create_time',
+      membership_update_time: 'membership.update_time',
+    })
+    .select(
+      db.raw(`(SELECT ${aggregates.tags} FROM ?? WHERE ?? = ??) AS tags_json`, [
+        'tag',
+        'image_tags',
+        'image_tags.image_id',
+        'images.id',
+      ]),
+      db.raw(`(SELECT ${aggregates.properties} FROM ?? WHERE ?? = ??) AS properties_json`, [
+        'name',
+        'value',
+        'image_properties',
+        'image_properties.image_id',
+        'images.id',
+      ]),
+    )
+    .leftJoin('image_members as membership', (join) => {
+      join.on('membership.image_id', '=', 'images.id').andOn('membership.member_id', '=', db.raw('?', [projectId]));
+    })
+    .where('images.id', id)) as ImageReadRow[];
   const row = rows[0];
   if (row === undefined) return { image: null, membership: null };
-  const properties = emptyRecord();
-  for (const { name, value } of propertyRows) properties[name] = value;
-  const image = imageFromRows(row, tagRows.map((tagRow) => tagRow.tag), properties);
+
+  const tags = sortByCodePoint(parseJson<string[]>(row.tags_json) ?? []);
+  const properties = Object.assign(emptyRecord(), parseJson<Record<string, string>>(row.properties_json) ?? {});
+  let image = imageFromRows(row, tags, properties);
+  if (metadataBytes(image) !== row.metadata_bytes) [image] = (await hydrateImages(db, [row])) as [Image];
+
   const membership: Member | null =
     row.membership_status === null
       ? null
@@ -101,6 +130,17 @@ export async function findImageAndMembership(
           updateTime: Number(row.membership_update_time),
         };
   return { image, membership };
+}
+
+/** Parses a JSON aggregate, which MySQL's driver may have parsed already. */
+function parseJson<T>(value: string | T | null): T | null {
+  if (value === null) return null;
+  return typeof value === 'string' ? (JSON.parse(value) as T) : value;
+}
+
+/** Sorts strings by code point, as the binary collation orders tags. */
+function sortByCodePoint(items: string[]): string[] {
+  return items.sort((first, second) => Buffer.compare(Buffer.from(first), Buffer.from(second)));
 }
 
 /** Returns whether any image, deleted or not, ever had this id. */
