@@ -7,7 +7,7 @@ const MAX_CHUNK_KIB = 16 * 1024 - 1;
 const MAX_RUNS = 20;
 
 /** The options `npm start` gives node, so that the benchmark measures the server as it ships. */
-const DEFAULT_SERVER_NODE_OPTIONS = '--initial-old-space-size=256';
+const DEFAULT_SERVER_NODE_OPTIONS = '--initial-old-space-size=64';
 
 export const HELP = `Usage: npm run bench:data -- [options]
 
@@ -37,7 +37,7 @@ environment variable in brackets.
   --server-node-options TEXT
                          node options for both servers, separated by spaces
                          (BENCH_SERVER_NODE_OPTIONS, default the ones npm start uses:
-                         --initial-old-space-size=256)
+                         --initial-old-space-size=64)
   --cpu-prof             run both servers with node --cpu-prof, writing the profiles to
                          bench/results/cpu-profiles-<timestamp>/ (BENCH_CPU_PROF=1)
   --help                 print this text

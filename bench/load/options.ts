@@ -21,7 +21,7 @@ const MIN_IMAGE_COUNT = 1_000;
 const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306';
 const DEFAULT_SEED_DIR = 'data/bench';
 /** The options `npm start` gives node, so that the benchmark measures the server as it ships. */
-const DEFAULT_SERVER_NODE_OPTIONS = '--initial-old-space-size=256';
+const DEFAULT_SERVER_NODE_OPTIONS = '--initial-old-space-size=64';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 export class UsageError extends Error {}
@@ -54,8 +54,9 @@ ${BACKEND_HELP}
   --duration-s N         seconds of each measured window (BENCH_DURATION_S, default 10)
   --deep-rows N          rows skipped by following page tokens before the list-deep page;
                          fewer when the project lists fewer (BENCH_DEEP_ROWS, default 10000)
-  --server-entry NAME    tsx runs src/main.ts through tsx, dist runs dist/src/main.js from
-                         npm run build (BENCH_SERVER_ENTRY, default tsx)
+  --server-entry NAME    dist runs dist/src/main.js as npm start does (npm run bench builds
+                         it first), tsx runs src/main.ts through tsx, whose loader thread
+                         adds about 50 MiB of RSS (BENCH_SERVER_ENTRY, default dist)
   --server-node-options TEXT
                          node options of both servers, separated by spaces
                          (BENCH_SERVER_NODE_OPTIONS, default ${DEFAULT_SERVER_NODE_OPTIONS})
@@ -194,7 +195,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | null {
   }
   if (scenarios.length === 0) throw new UsageError('--scenarios: expected at least one scenario');
 
-  const serverEntry = values['server-entry'] ?? env.BENCH_SERVER_ENTRY ?? 'tsx';
+  const serverEntry = values['server-entry'] ?? env.BENCH_SERVER_ENTRY ?? 'dist';
   if (serverEntry !== 'tsx' && serverEntry !== 'dist') {
     throw new UsageError(`--server-entry: expected tsx or dist, got ${JSON.stringify(serverEntry)}`);
   }
