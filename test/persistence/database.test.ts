@@ -13,7 +13,7 @@ const ALL_MIGRATIONS = ['0001_create_tables', '0002_add_listing_keys'];
 
 /** A table of its own for tests of transactions, so no foreign key gets in the way. */
 async function createStepsTable(database: Database): Promise<void> {
-  await database.knex.schema.createTable('call_steps', (table) => table.string('step', 32));
+  await database.knex.schema.createTable('call_steps', (table) => table.string('step', 32).primary());
 }
 
 describe.each(testedBackends())('database on %s', (backend) => {
@@ -135,6 +135,49 @@ describe.each(testedBackends())('database on %s', (backend) => {
     await createStepsTable(database!);
     await database!.write((trx) => trx('call_steps').insert({ step: 'outside' }));
     expect(await database!.knex('call_steps').select('step')).toEqual([{ step: 'outside' }]);
+  });
+
+  it.runIf(backend === 'mysql')('deadlocked transaction is retried and succeeds', async () => {
+    const [first, second] = await open(2);
+    await createStepsTable(first!);
+    await first!.knex('call_steps').insert([{ step: 'a' }, { step: 'b' }]);
+    let bothHoldOneRow: () => void = () => {};
+    const barrier = new Promise<void>((resolve) => {
+      let waiting = 2;
+      bothHoldOneRow = () => {
+        waiting -= 1;
+        if (waiting === 0) resolve();
+      };
+    });
+    let attempts = 0;
+    // Each locks one row, waits until the other holds its row, then asks for the other's row.
+    const crossing = (database: Database, own: string, other: string) =>
+      database.write(async (trx) => {
+        attempts += 1;
+        await trx('call_steps').where('step', own).update({ step: own });
+        bothHoldOneRow();
+        await barrier;
+        await trx('call_steps').where('step', other).update({ step: other });
+        return own;
+      });
+
+    const results = await Promise.all([crossing(first!, 'a', 'b'), crossing(second!, 'b', 'a')]);
+
+    expect(results).toEqual(['a', 'b']);
+    // InnoDB rolled one of them back, and Database.write ran it again.
+    expect(attempts).toBe(3);
+  });
+
+  it('lock conflict that persists ends ABORTED after 4 attempts', async () => {
+    const [database] = await open(1);
+    await createStepsTable(database!);
+    let attempts = 0;
+    const outcome = database!.write(async () => {
+      attempts += 1;
+      throw Object.assign(new Error('Deadlock found when trying to get lock'), { code: 'ER_LOCK_DEADLOCK' });
+    });
+    await expect(outcome).rejects.toMatchObject({ kind: 'ABORTED', reason: 'CONCURRENT_CHANGE' });
+    expect(attempts).toBe(4);
   });
 
   it('compares names by code point without padding or case folding', async () => {
