@@ -3,12 +3,14 @@
  * verification, the gRPC server, health. Used by main.ts and by the tests.
  */
 import type { Logger } from 'pino';
+import { Metrics, type PoolStatistics, serveMetrics } from './platform/metrics.js';
 import { createRegistryContext, type RegistryContext } from './app/registry-context.js';
 import { sweepImageData } from './app/image-data.js';
 import { Database } from './persistence/database.js';
 import { FilesystemImageDataStore } from './persistence/image-data-store.js';
 import { parseDatabaseUrl } from './persistence/database-url.js';
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { type Config, ConfigError } from './platform/config.js';
 import { HealthMonitor } from './platform/health.js';
 import { loadOrCreateSecret } from './platform/jwt-secret.js';
@@ -22,6 +24,8 @@ const HANDLER_CLEANUP_MS = 5_000;
 export interface RunningService {
   /** host:port the server listens on, with the real port when 0 was asked for. */
   address: string;
+  /** host:port of the metrics endpoint, when METRICS_LISTEN is set. */
+  metricsAddress?: string;
   database: Database;
   context: RegistryContext;
   /** Stops taking calls, lets running calls finish within the grace period, closes the pool. */
@@ -101,7 +105,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
 
   const running = new RunningHandlers();
-  const server = createGrpcServer(context, { verifier, logger, running }, health);
+  const metrics = new Metrics(() => database.knex.client.pool as PoolStatistics | undefined);
+  const server = createGrpcServer(context, { verifier, logger, running, metrics }, health);
   let port: number;
   try {
     port = await bindServer(server, config.GRPC_LISTEN, tls);
@@ -111,6 +116,18 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
   const host = config.GRPC_LISTEN.slice(0, config.GRPC_LISTEN.lastIndexOf(':'));
   const address = `${host}:${port}`;
+  let metricsServer: Server | undefined;
+  let metricsAddress: string | undefined;
+  if (config.METRICS_LISTEN !== undefined) {
+    try {
+      ({ server: metricsServer, address: metricsAddress } = await serveMetrics(metrics.registry, config.METRICS_LISTEN));
+    } catch (error) {
+      server.forceShutdown();
+      await database.close();
+      throw new Error(`METRICS_LISTEN=${config.METRICS_LISTEN}: cannot listen: ${(error as Error).message}`);
+    }
+    logger.info({ address: metricsAddress }, 'metrics served at /metrics');
+  }
   health.start();
   // The chosen port is logged even when LOG_LEVEL hides info lines.
   const listening = logger.isLevelEnabled('info') ? logger.info.bind(logger) : logger.warn.bind(logger);
@@ -125,9 +142,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await running.settle(HANDLER_CLEANUP_MS);
       await dataStore.close();
       await database.close();
+      metricsServer?.close();
       logger.info('image registry stopped');
     })();
     return stopping;
   };
-  return { address, database, context, stop };
+  return { address, metricsAddress, database, context, stop };
 }

@@ -21,6 +21,7 @@ const optionalText = z
 
 const environmentSchema = z.object({
   GRPC_LISTEN: listenAddress.default('127.0.0.1:50051'),
+  METRICS_LISTEN: listenAddress.optional(),
   DATABASE_URL: z
     .string()
     .regex(/^(mysql:\/\/|sqlite:)/, 'must be mysql://user:pass@host:port/db or sqlite:PATH')

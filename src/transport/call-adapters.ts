@@ -21,6 +21,7 @@ import type { Caller } from '../domain/model.js';
 import { runUntilCallEnds } from '../persistence/call-cancellation.js';
 import { statusForError } from './error-status.js';
 import { UndecodableRequest } from './strict-decoding.js';
+import type { CallMetrics, CallType } from '../platform/metrics.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 /** The access a method needs: reading needs any role, writing needs member or admin. */
@@ -30,6 +31,8 @@ export interface HandlerDependencies {
   verifier: TokenVerifier;
   logger: Logger;
   running: RunningHandlers;
+  /** Receives each call's start and end, for the Prometheus metrics. */
+  metrics?: CallMetrics;
 }
 
 /**
@@ -109,9 +112,18 @@ class CallRecord {
 
   constructor(
     private readonly dependencies: HandlerDependencies,
-    readonly method: string,
+    private readonly type: CallType,
+    private readonly service: string,
+    private readonly methodName: string,
     private readonly access: Access,
-  ) {}
+  ) {
+    dependencies.metrics?.started(type, service, methodName);
+  }
+
+  /** The method as logs name it, `Service/Method`. */
+  get method(): string {
+    return `${this.service.slice(this.service.lastIndexOf('.') + 1)}/${this.methodName}`;
+  }
 
   /** Verifies the token and the roles, and returns the caller. */
   async authorize(metadata: Metadata): Promise<Caller> {
@@ -129,16 +141,24 @@ class CallRecord {
   }
 
   succeeded(): void {
+    this.count('OK');
     this.dependencies.logger.info({ ...this.fields(), code: 'OK' }, 'call handled');
   }
 
   /** Logs the failure and returns the status to send. */
   failed(error: unknown): Partial<StatusObject> {
     const { status, unexpected } = statusForError(error);
-    const fields = { ...this.fields(), code: GrpcStatus[status.code!] };
+    const code = GrpcStatus[status.code!];
+    this.count(code);
+    const fields = { ...this.fields(), code };
     if (unexpected) this.dependencies.logger.error({ ...fields, err: error }, 'call failed with an unexpected error');
     else this.dependencies.logger.info({ ...fields, detail: status.details }, 'call rejected');
     return status;
+  }
+
+  private count(code: string): void {
+    const seconds = (performance.now() - this.started) / 1000;
+    this.dependencies.metrics?.handled(this.type, this.service, this.methodName, code, seconds);
   }
 
   private fields(): object {
@@ -235,12 +255,14 @@ function answerOnce<Res>(callback: sendUnaryData<Res>, watch: CallWatch): sendUn
 
 /** Returns the builders of one service's handlers, named `service/method` in logs. */
 export function handlerBuilder(dependencies: HandlerDependencies, service: string) {
-  const record = (method: string, access: Access) => new CallRecord(dependencies, `${service}/${method}`, access);
+  const fullService = `imageregistry.v1.${service}`;
+  const record = (type: CallType, method: string, access: Access) =>
+    new CallRecord(dependencies, type, fullService, method, access);
 
   return {
     unary<Req, Res>(method: string, access: Access, run: (caller: Caller, request: Req) => Promise<Res>) {
       return (call: ServerUnaryCall<Decoded<Req>, Res>, sendResult: sendUnaryData<Res>): void => {
-        const log = record(method, access);
+        const log = record('unary', method, access);
         const watch = watchCallEnd(call);
         const callback = answerOnce(sendResult, watch);
         runTracked(dependencies.running, watch, async () => {
@@ -270,7 +292,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
       ) => Promise<Res>,
     ) {
       return (call: ServerReadableStream<Decoded<Req>, Res>, sendResult: sendUnaryData<Res>): void => {
-        const log = record(method, access);
+        const log = record('client_stream', method, access);
         const watch = watchCallEnd(call);
         const callback = answerOnce(sendResult, watch);
         // A reset HTTP/2 stream can end the messages as if the client had
@@ -304,7 +326,7 @@ export function handlerBuilder(dependencies: HandlerDependencies, service: strin
       run: (caller: Caller, request: Req, call: ServerWritableStream<Decoded<Req>, Res>) => Promise<void>,
     ) {
       return (call: ServerWritableStream<Decoded<Req>, Res>): void => {
-        const log = record(method, access);
+        const log = record('server_stream', method, access);
         const watch = watchCallEnd(call);
         let ended = false;
         const fail = (status: Partial<StatusObject>) => {
