@@ -13,7 +13,7 @@ export interface PoolStatistics {
   numPendingAcquires(): number;
 }
 
-/** Where handlers report the calls they run. */
+/** The receiver of each call's start and end, as handlers report them. */
 export interface CallMetrics {
   started(type: CallType, service: string, method: string): void;
   handled(type: CallType, service: string, method: string, code: string, seconds: number): void;
