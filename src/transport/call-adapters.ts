@@ -147,7 +147,7 @@ class CallRecord {
 
   /** Logs the failure and returns the status to send. */
   failed(error: unknown): Partial<StatusObject> {
-    const { status, unexpected } = statusForError(error);
+    const { status, unexpected } = statusForError(error, { imageId: this.imageId });
     const code = GrpcStatus[status.code!];
     this.count(code);
     const fields = { ...this.fields(), code };

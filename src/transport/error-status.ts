@@ -1,7 +1,10 @@
-/** The one table from domain errors to gRPC status codes. */
+/** The one table from domain errors to gRPC statuses, with their standard error details. */
 import { status as GrpcStatus, type StatusObject, Metadata } from '@grpc/grpc-js';
 import type { ErrorKind } from '../domain/errors.js';
 import { RegistryError } from '../domain/errors.js';
+import type { Any } from '../../gen/google/protobuf/any.js';
+import { BadRequest, ErrorInfo } from '../../gen/google/rpc/error_details.js';
+import { Status } from '../../gen/google/rpc/status.js';
 import { InvalidTokenError } from './token-verifier.js';
 
 const STATUS_BY_KIND: Record<ErrorKind, GrpcStatus> = {
@@ -30,19 +33,63 @@ function boundedMessage(message: string): string {
   return message.length > MAX_MESSAGE_CHARS ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…` : message;
 }
 
+/** The domain of every ErrorInfo this service sends. */
+export const ERROR_DOMAIN = 'imageregistry.v1';
+
+/** Facts about the call that failed, sent in ErrorInfo.metadata. */
+export interface ErrorFacts {
+  imageId?: string;
+}
+
 /**
  * Returns the status for an error thrown by a use case, and whether it is
- * unexpected (a bug, returned as INTERNAL with a generic message).
+ * unexpected (a bug, returned as INTERNAL with a generic message). Every
+ * status carries a google.rpc.Status in the grpc-status-details-bin
+ * trailer, with an ErrorInfo and, for a bad field, a BadRequest.
  */
-export function statusForError(error: unknown): { status: Partial<StatusObject>; unexpected: boolean } {
+export function statusForError(
+  error: unknown,
+  facts: ErrorFacts = {},
+): { status: Partial<StatusObject>; unexpected: boolean } {
+  let code = GrpcStatus.INTERNAL;
+  let message = INTERNAL_MESSAGE;
+  let reason = 'INTERNAL';
+  let field: string | undefined;
   if (error instanceof RegistryError) {
-    return {
-      status: { code: STATUS_BY_KIND[error.kind], details: boundedMessage(error.message), metadata: new Metadata() },
-      unexpected: false,
-    };
+    code = STATUS_BY_KIND[error.kind];
+    message = boundedMessage(error.message);
+    reason = error.reason;
+    field = error.field;
+  } else if (error instanceof InvalidTokenError) {
+    code = GrpcStatus.UNAUTHENTICATED;
+    message = boundedMessage(error.message);
+    reason = 'INVALID_TOKEN';
   }
-  if (error instanceof InvalidTokenError) {
-    return { status: { code: GrpcStatus.UNAUTHENTICATED, details: boundedMessage(error.message) }, unexpected: false };
+  const metadata = new Metadata();
+  metadata.set('grpc-status-details-bin', statusDetails(code, message, reason, field, facts));
+  const unexpected = !(error instanceof RegistryError || error instanceof InvalidTokenError);
+  return { status: { code, details: message, metadata }, unexpected };
+}
+
+function statusDetails(
+  code: GrpcStatus,
+  message: string,
+  reason: string,
+  field: string | undefined,
+  facts: ErrorFacts,
+): Buffer {
+  const info: Record<string, string> = {};
+  if (facts.imageId !== undefined) info.image_id = facts.imageId;
+  const details: Any[] = [
+    packAny('google.rpc.ErrorInfo', ErrorInfo.encode({ reason, domain: ERROR_DOMAIN, metadata: new Map(Object.entries(info)) }).finish()),
+  ];
+  if (field !== undefined) {
+    const violation = { field, description: message };
+    details.push(packAny('google.rpc.BadRequest', BadRequest.encode({ fieldViolations: [violation] }).finish()));
   }
-  return { status: { code: GrpcStatus.INTERNAL, details: INTERNAL_MESSAGE }, unexpected: true };
+  return Buffer.from(Status.encode({ code, message, details }).finish());
+}
+
+function packAny(typeName: string, value: Uint8Array): Any {
+  return { typeUrl: `type.googleapis.com/${typeName}`, value: Buffer.from(value) };
 }

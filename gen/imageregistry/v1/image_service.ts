@@ -2046,6 +2046,27 @@ export const ImageDataInfo: MessageFns<ImageDataInfo> = {
  * (PERMISSION_DENIED), the image's state (FAILED_PRECONDITION), checks
  * against the image's data (INVALID_ARGUMENT), duplicates (ALREADY_EXISTS),
  * limits on counts (RESOURCE_EXHAUSTED).
+ *
+ * Every error, for both services, also carries a google.rpc.Status in the
+ * grpc-status-details-bin trailer. It holds a google.rpc.ErrorInfo whose
+ * domain is "imageregistry.v1", whose metadata has "image_id" when the
+ * request names an image, and whose reason is one of these stable names:
+ *
+ * - INVALID_FIELD (with a google.rpc.BadRequest naming the field),
+ *   UNDECODABLE_REQUEST.
+ * - INVALID_TOKEN, ROLE_NOT_ALLOWED.
+ * - IMAGE_NOT_FOUND, MEMBER_NOT_FOUND, TAG_NOT_FOUND.
+ * - NOT_IMAGE_OWNER, NOT_IMAGE_MEMBER, PUBLICIZE_NOT_ALLOWED,
+ *   OWNER_CHANGE_NOT_ALLOWED, IMAGE_PROTECTED.
+ * - IMAGE_NOT_SHARED, IMAGE_NOT_QUEUED, INVALID_IMAGE_STATUS,
+ *   IMAGE_DEACTIVATED, IMAGE_HAS_NO_DATA, UPLOAD_RUNNING, UPLOAD_TAKEN_OVER.
+ * - IMAGE_ID_TAKEN, MEMBER_EXISTS, ALREADY_EXISTS.
+ * - MEMBER_QUOTA_EXCEEDED, TAG_LIMIT_EXCEEDED, PROPERTY_LIMIT_EXCEEDED,
+ *   IMAGE_SIZE_CAP_EXCEEDED, PROJECT_STORAGE_QUOTA_EXCEEDED,
+ *   STATEMENT_TOO_LARGE.
+ * - DATABASE_UNAVAILABLE, SERVER_SHUTTING_DOWN, CONCURRENT_CHANGE (ABORTED).
+ * - CANCELLED, DEADLINE_EXCEEDED, UPLOAD_IDLE, CALL_ENDED.
+ * - INTERNAL, for a bug: the message is generic and the log has the cause.
  */
 export type ImageServiceService = typeof ImageServiceService;
 export const ImageServiceService = {
