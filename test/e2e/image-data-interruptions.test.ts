@@ -23,7 +23,8 @@ async function waitForStatus(client: RegistryClient, id: string, status: ImageSt
     if ((await client.images.getImage({ id })).status === status) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  throw new Error(`image ${id} never reached status ${status}`);
+  const last = (await client.images.getImage({ id })).status;
+  throw new Error(`image ${id} never reached status ${status}; it is ${last}`);
 }
 
 describe('interrupted uploads', () => {
@@ -102,3 +103,33 @@ describe('shutdown during an upload', () => {
   });
 });
 
+
+describe('upload cancelled as it starts', () => {
+  let registry: RegistryHarness;
+
+  beforeAll(async () => {
+    // The default lease: a lost cancellation would hold the image for 60 s.
+    registry = await RegistryHarness.start('sqlite');
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  // Known to fail: see the TODO in src/app/image-data.ts. it.fails turns
+  // green into red once the image comes back to QUEUED in time.
+  it.fails('returns the image to queued at once', { timeout: 30_000 }, async () => {
+    const owner = await registry.as('owner-project');
+    for (let round = 0; round < 10; round++) {
+      const { id } = await owner.images.createImage({ image: { name: `cancelled-${round}` } });
+      await new Promise<void>((resolve) => {
+        const call = owner.data.client.uploadImageData(owner.data.metadata(), () => resolve());
+        call.write(UploadImageDataRequest.fromPartial({ payload: { $case: 'start', value: { imageId: id } } }));
+        // In the same tick as the start: grpc-js may see the cancellation before the handler runs.
+        call.cancel();
+      });
+      await waitForStatus(owner, id, ImageStatus.IMAGE_STATUS_QUEUED);
+      const uploaded = await owner.data.upload({ imageId: id }, [Buffer.from(`round ${round}`)]);
+      expect(uploaded.status).toBe(ImageStatus.IMAGE_STATUS_ACTIVE);
+    }
+  });
+});
