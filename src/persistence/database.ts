@@ -6,7 +6,7 @@
  */
 import knexFactory, { type Knex } from 'knex';
 import { RegistryError } from '../domain/errors.js';
-import { callAwareClient, throwIfCallEnded } from './call-cancellation.js';
+import { DISPOSED_ON_PURPOSE, callAwareClient, throwIfCallEnded } from './call-cancellation.js';
 import { type DatabaseTarget, type Dialect, ensureSqliteFolder } from './database-url.js';
 import { migrationSource } from './migrations.js';
 
@@ -147,7 +147,12 @@ export class Database {
 
 function knexLog(log: DatabaseLogger): Knex.Logger {
   return {
-    warn: (message: unknown) => log.warn({ detail: String(message) }, 'database driver warning'),
+    warn: (message: unknown) => {
+      const detail = String(message);
+      // One per cancelled call: Knex reports each connection this service closed on purpose.
+      if (detail.includes(DISPOSED_ON_PURPOSE)) log.debug({ detail }, 'database connection closed after a cancelled query');
+      else log.warn({ detail }, 'database driver warning');
+    },
     error: (message: unknown) => log.warn({ detail: String(message) }, 'database driver error'),
     deprecate: (method: string, alternative: string) =>
       log.debug({ method, alternative }, 'database driver deprecation'),
