@@ -34,8 +34,9 @@ fi
 
 secret="python-client-check-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export AUTH_JWT_SECRET="$secret"
+# node itself, not an npx wrapper, so that the kill below reaches the server.
 GRPC_LISTEN=127.0.0.1:0 DATABASE_URL="sqlite:$work/registry.sqlite" IMAGE_STORE_DIR="$work/images" \
-  npx tsx src/main.ts >"$work/server.log" 2>&1 &
+  node --import tsx src/main.ts >"$work/server.log" 2>&1 &
 server_pid=$!
 
 address=""
