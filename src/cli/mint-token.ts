@@ -5,6 +5,7 @@
  *
  *   npm run --silent token -- --project P [--admin | --role reader] [--ttl 3600]
  */
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { validateProjectId } from '../domain/image-fields.js';
@@ -55,14 +56,30 @@ async function main(): Promise<void> {
     console.error((error as Error).message);
     process.exit(2);
   }
-  const secret = process.env.AUTH_JWT_SECRET || loadOrCreateSecret('./data');
-  const token = await new SignJWT({ project_id: values.project, roles: [role] })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(values.subject)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
-    .sign(new TextEncoder().encode(secret));
-  console.log(token);
+  console.log(await signDevelopmentToken({ project: values.project, role, subject: values.subject, ttlSeconds: ttl }));
 }
 
-await main();
+export interface DevelopmentTokenOptions {
+  project: string;
+  role: string;
+  subject: string;
+  ttlSeconds: number;
+}
+
+/**
+ * Signs an HS256 token with AUTH_JWT_SECRET, or with the secret in
+ * `dataFolder` that a server started from the same folder uses (created
+ * when missing).
+ */
+export async function signDevelopmentToken(options: DevelopmentTokenOptions, dataFolder = './data'): Promise<string> {
+  const secret = process.env.AUTH_JWT_SECRET || loadOrCreateSecret(dataFolder);
+  return new SignJWT({ project_id: options.project, roles: [options.role] })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(options.subject)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + options.ttlSeconds)
+    .sign(new TextEncoder().encode(secret));
+}
+
+// Runs only as a script, so that the token command can import signDevelopmentToken.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
