@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_ADDRESS, UsageError, isServiceError } from './connection.js';
 import { imageCommand } from './image-command.js';
+import { importGlanceCommand } from './import-glance.js';
 import { memberCommand } from './member-command.js';
 import { tokenCommand } from './token-command.js';
 
@@ -27,9 +28,25 @@ function buildProgram(): Command {
     .option('--json', "print protobuf's JSON mapping instead of tables")
     .addCommand(imageCommand())
     .addCommand(memberCommand())
-    .addCommand(tokenCommand());
+    .addCommand(tokenCommand())
+    .addCommand(importGlanceCliCommand());
   configureEveryCommand(program);
   return program;
+}
+
+/** The `import-glance` command, which writes to the database directly instead of calling the server. */
+function importGlanceCliCommand(): Command {
+  return new Command('import-glance')
+    .description(
+      "import images and members from JSON files of Glance's v2 API (pages of GET /v2/images and " +
+        'GET /v2/images/{id}/members) straight into the database; a second run changes nothing',
+    )
+    .argument('<files...>', 'JSON files to import')
+    .option('--database-url <url>', 'the registry database (default: DATABASE_URL, as the service reads it)')
+    .action(async (files: string[], options: { databaseUrl?: string }, command: Command) => {
+      const json = (command.optsWithGlobals() as { json?: boolean }).json === true;
+      process.exitCode = await importGlanceCommand(files, { databaseUrl: options.databaseUrl, json });
+    });
 }
 
 /**
