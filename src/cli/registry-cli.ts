@@ -34,7 +34,7 @@ function buildProgram(): Command {
   return program;
 }
 
-/** The `import-glance` command, which writes to the database directly instead of calling the server. */
+/** Returns the `import-glance` command, which writes to the database directly instead of calling the server. */
 function importGlanceCliCommand(): Command {
   return new Command('import-glance')
     .description(
