@@ -28,7 +28,9 @@ export interface DatabaseOptions {
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 
 /** How often a transaction that hit a deadlock or lock timeout is tried in all. */
-const MAX_TRANSACTION_ATTEMPTS = 4;
+// Concurrent creates with common tags deadlock on InnoDB's index gap locks,
+// and on a loaded machine 4 attempts a few milliseconds apart ran out.
+const MAX_TRANSACTION_ATTEMPTS = 6;
 const MIGRATION_LOCK_WAIT_MS = 120_000;
 /** Name of the MySQL advisory lock, one per database and at most 64 characters. */
 const ADVISORY_LOCK_NAME_SQL = "CONCAT('image-registry:', LEFT(SHA1(DATABASE()), 40))";
@@ -122,7 +124,8 @@ export class Database {
         });
       } catch (error) {
         if (isLockConflict(error) && attempt < MAX_TRANSACTION_ATTEMPTS) {
-          await sleep(5 * attempt + Math.random() * 20);
+          // Random backoff that doubles, up to about 320 ms before the last attempt.
+          await sleep(5 + Math.random() * 10 * 2 ** attempt);
           continue;
         }
         throw translateDatabaseError(error);
