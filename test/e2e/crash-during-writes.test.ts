@@ -7,16 +7,12 @@
  * worker that got no response, applied whole or not at all. Each restart
  * must find the migrations applied and apply nothing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AddImageTagRequest,
@@ -36,9 +32,8 @@ import { Database } from '../../src/persistence/database.js';
 import { parseDatabaseUrl } from '../../src/persistence/database-url.js';
 import { migrationSource } from '../../src/persistence/migrations.js';
 import { type TestDatabase, createTestDatabase, testedBackends } from '../support/databases.js';
+import { type ServerProcess, mintToken, parseLogLine, startServer, stopServer } from '../support/server-process.js';
 
-const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const STARTUP_TIMEOUT_MS = 30_000;
 const CALL_DEADLINE_MS = 20_000;
 const ROUNDS = 4;
 const WORKERS = 16;
@@ -46,72 +41,6 @@ const WORKERS = 16;
 const MEMBER_PROJECTS = ['proj-member-0', 'proj-member-1', 'proj-member-2', 'proj-member-3'];
 /** Status codes that a call cut short by the kill may end with. Any other error is a defect. */
 const CUT_CODES = ['UNAVAILABLE', 'CANCELLED'];
-
-/** A server started from src/main.ts in a child process. */
-interface ServerProcess {
-  child: ChildProcess;
-  address: string;
-  /** Resolves with the exit code, or null after a signal. */
-  exited: Promise<number | null>;
-  /** Lines of stdout and stderr, for failure messages. */
-  output: string[];
-}
-
-/** Starts the entry point and resolves once it logs that it listens. */
-async function startServer(environment: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPOSITORY_ROOT,
-    env: { ...process.env, ...environment },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the server did not listen within ${STARTUP_TIMEOUT_MS} ms:\n${output.join('\n')}`));
-    }, STARTUP_TIMEOUT_MS);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited with code ${code} before it listened:\n${output.join('\n')}`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output.push(line);
-      const entry = parseLogLine(line);
-      if (entry?.msg === 'image registry listening' && typeof entry.address === 'string') {
-        clearTimeout(timer);
-        resolve(entry.address);
-      }
-    });
-  });
-  return { child, address, exited, output };
-}
-
-function parseLogLine(line: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Stops a server that is still running with SIGTERM, and with SIGKILL after 15 s. */
-async function stopServer(server: ServerProcess | undefined): Promise<void> {
-  if (server === undefined || server.child.exitCode !== null || server.child.signalCode !== null) return;
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
-  await server.exited;
-  clearTimeout(timer);
-}
-
-async function mintToken(secret: string, project: string): Promise<string> {
-  return new SignJWT({ project_id: project, roles: ['member'] })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(`user-of-${project}`)
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(secret));
-}
 
 type UnaryMethod = (
   request: unknown,

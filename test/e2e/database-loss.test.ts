@@ -8,17 +8,14 @@
  * recovers by itself and that no image or member was half written. A last
  * pair of tests freezes the server with SIGSTOP instead.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { SignJWT } from 'jose';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,9 +27,8 @@ import {
 import { CreateMemberRequest, MemberServiceClient } from '../../gen/imageregistry/v1/member_service.js';
 import { PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS } from '../../src/platform/health.js';
 import { type PrivateMariaDb, startPrivateMariaDb } from '../support/private-mariadb.js';
+import { type ServerProcess, mintToken, parseLogLine, startServer, stopServer } from '../support/server-process.js';
 
-const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const STARTUP_TIMEOUT_MS = 30_000;
 /** Maximum time a call may take to fail while the database is down. */
 const FAST_FAILURE_MS = 2_000;
 /** The server's statement time limit, below FAST_FAILURE_MS. */
@@ -43,71 +39,6 @@ const RECOVERY_LIMIT_MS = PROBE_INTERVAL_MS + 2_000;
 const CALL_DEADLINE_MS = 20_000;
 const LOAD_WORKERS = 8;
 const SERVICES = ['', 'imageregistry.v1.ImageService', 'imageregistry.v1.MemberService'];
-
-/** A server started from src/main.ts in a child process. */
-interface ServerProcess {
-  child: ChildProcess;
-  address: string;
-  exited: Promise<number | null>;
-  /** Lines of stdout and stderr, for failure messages. */
-  output: string[];
-}
-
-/** Starts the entry point and resolves once it logs that it listens. */
-async function startServer(environment: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: REPOSITORY_ROOT,
-    env: { ...process.env, ...environment },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the server did not listen within ${STARTUP_TIMEOUT_MS} ms:\n${output.join('\n')}`));
-    }, STARTUP_TIMEOUT_MS);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited with code ${code} before it listened:\n${output.join('\n')}`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      output.push(line);
-      const entry = parseLogLine(line);
-      if (entry?.msg === 'image registry listening' && typeof entry.address === 'string') {
-        clearTimeout(timer);
-        resolve(entry.address);
-      }
-    });
-  });
-  return { child, address, exited, output };
-}
-
-function parseLogLine(line: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Stops a server that is still running with SIGTERM, and with SIGKILL after 15 s. */
-async function stopServer(server: ServerProcess | undefined): Promise<void> {
-  if (server === undefined || server.child.exitCode !== null || server.child.signalCode !== null) return;
-  server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
-  await server.exited;
-  clearTimeout(timer);
-}
-
-async function mintToken(secret: string, project: string): Promise<string> {
-  return new SignJWT({ project_id: project, roles: ['member'] })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(`user-of-${project}`)
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(secret));
-}
 
 /** How one call ended; `code` is the gRPC status name, OK on success. */
 interface CallRecord {
@@ -156,6 +87,8 @@ interface HealthClient extends grpc.Client {
     callback: (error: grpc.ServiceError | null, response: { status: string }) => void,
   ): void;
 }
+
+const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 function healthClient(address: string): HealthClient {
   const definition = protoLoader.loadSync(join(REPOSITORY_ROOT, 'node_modules/grpc-health-check/proto/health/v1/health.proto'), {
@@ -396,7 +329,7 @@ describe('service when its MySQL database is lost', () => {
       IMAGE_STORE_DIR: storeFolder,
       AUTH_JWT_SECRET: secret,
       LOG_LEVEL: 'info',
-      // A frozen server answers nothing, so calls fail when a statement times out.
+      // A frozen server sends no response, so calls fail when a statement times out.
       DATABASE_STATEMENT_TIMEOUT_S: String(STATEMENT_TIMEOUT_S),
     });
     imageClient = new ImageServiceClient(server.address, grpc.credentials.createInsecure());
