@@ -82,8 +82,8 @@ export async function uploadImageData(
   let staged: StagedImageData | undefined;
   // TODO: a client that cancels in the same tick as its start message leaves
   // the image SAVING until UPLOAD_LEASE_S passes. The call's signal is
-  // aborted and the chunk loop sees it, but staging does not end; see the
-  // failing case in image-data-interruptions.test.ts.
+  // aborted and the chunk loop receives the abort, but staging does not end.
+  // A failing case in image-data-interruptions.test.ts shows it.
   try {
     staged = await context.dataStore.stage(id, withIdleTimeout(chunks, context.uploadLeaseMs), checkTotal);
     assertDataMatches(expected, staged);

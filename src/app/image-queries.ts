@@ -122,7 +122,7 @@ function compareCodeUnits(first: string, second: string): number {
   return 0;
 }
 
-/** The longest container or disk format stored, in characters. */
+/** Maximum length of a stored container or disk format, in characters. */
 const FORMAT_MAX_CHARS = 16;
 
 /** Throws INVALID_ARGUMENT for a filter value longer than its column. */

@@ -62,8 +62,8 @@ function dialectClient(dialect: 'mysql' | 'sqlite'): KnexClientClass {
 
 /**
  * Returns the Knex client class for a dialect, extended so that every query
- * honours the signal of the call it runs for. On MySQL a statement that has
- * not answered after `statementTimeoutMs` fails with UNAVAILABLE and its
+ * honours the signal of the call it runs for. On MySQL a statement with no
+ * response after `statementTimeoutMs` fails with UNAVAILABLE and its
  * connection is closed, because a database that hangs instead of refusing
  * connections would otherwise hold every call that reaches it.
  */
@@ -101,8 +101,8 @@ export function callAwareClient(dialect: 'mysql' | 'sqlite', statementTimeoutMs:
       });
       const timer = setTimeout(() => {
         timedOut = true;
-        dispose(`closed after a statement got no answer within ${statementTimeoutMs} ms`);
-        // Not awaited: a hung server may not answer the KILL either.
+        dispose(`closed after a statement got no response within ${statementTimeoutMs} ms`);
+        // Not awaited: a hung server may not respond to the KILL either.
         void this.cancelQuery(connection).catch(() => undefined);
         expire();
       }, statementTimeoutMs);
@@ -124,7 +124,7 @@ export function callAwareClient(dialect: 'mysql' | 'sqlite', statementTimeoutMs:
       running.catch(() => undefined);
       throw new RegistryError(
         'UNAVAILABLE',
-        `the database did not answer within ${statementTimeoutMs / 1000} s; try again later`,
+        `the database did not respond within ${statementTimeoutMs / 1000} s; try again later`,
         'DATABASE_UNAVAILABLE',
       );
     }

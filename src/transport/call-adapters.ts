@@ -173,14 +173,14 @@ class CallRecord {
 
 type Decoded<T> = T | UndecodableRequest;
 
-/** The parts of a grpc-js server call that say when it ends. */
+/** The parts of a grpc-js server call that report when it ends. */
 interface EndingCall {
   getDeadline(): Date | number;
   once(event: 'cancelled', listener: () => void): unknown;
   off(event: 'cancelled', listener: () => void): unknown;
 }
 
-/** A call's end watch: its controller, and a function that stops the watch once the call is answered. */
+/** A call's end watch: its controller, and a function that stops the watch once the response is sent. */
 interface CallWatch {
   controller: AbortController;
   stopWatching(): void;
@@ -208,7 +208,7 @@ function watchCallEnd(call: EndingCall): CallWatch {
     );
   };
   // grpc-js reports the end of its own deadline timer as a cancellation,
-  // and also emits 'cancelled' after every answered call.
+  // and also emits 'cancelled' after every call whose status was sent.
   const onCancelled = () => end(Date.now() >= deadlineMs);
   call.once('cancelled', onCancelled);
   const remainingMs = deadlineMs - Date.now();
@@ -226,7 +226,7 @@ function watchCallEnd(call: EndingCall): CallWatch {
 /**
  * Runs a handler body inside the call's signal, so that its queries stop
  * when the call ends, and tracks it for shutdown. `sendEnd` sends the status
- * of a call that shutdown ends before the body has answered.
+ * of a call that shutdown ends before the body has sent one.
  */
 function runTracked(
   running: RunningHandlers,

@@ -11,7 +11,7 @@ import { type TestDatabase, createTestDatabase, testedBackends } from '../suppor
 const silent = pino({ level: 'silent' });
 const ALL_MIGRATIONS = ['0001_create_tables', '0002_add_listing_keys'];
 
-/** A table of its own for tests of transactions, so no foreign key gets in the way. */
+/** Creates a table of its own for tests of transactions, so that no foreign key gets in the way. */
 async function createStepsTable(database: Database): Promise<void> {
   await database.knex.schema.createTable('call_steps', (table) => table.string('step', 32).primary());
 }
@@ -150,7 +150,7 @@ describe.each(testedBackends())('database on %s', (backend) => {
       };
     });
     let attempts = 0;
-    // Each locks one row, waits until the other holds its row, then asks for the other's row.
+    // Each locks one row, waits until the other holds its row, then requests the other's row.
     const crossing = (database: Database, own: string, other: string) =>
       database.write(async (trx) => {
         attempts += 1;
